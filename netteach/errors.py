@@ -1,0 +1,66 @@
+"""Every error netteach raises on purpose, one tree::
+
+    NetteachError
+    ├── InvalidName (ValueError)        a name too long or with bad characters
+    ├── InvalidAddress (ValueError)     a bad CIDR, a gateway outside every subnet
+    ├── NoSuchNamespace (LookupError)   a namespace the lab does not have
+    ├── NoSuchInterface (LookupError)   an interface that is not where it was asked for
+    ├── Conflict                        the request contradicts what already exists
+    ├── LabInUse (Conflict)             the lab belongs to another live process
+    ├── MissingKernelFeature            the kernel cannot make this kind of object
+    ├── MissingTool                     a program (ip, nft, ping) is not installed
+    ├── PermissionDenied (PermissionError)  not root / no CAP_NET_ADMIN
+    └── KernelError                     anything else the kernel refused
+
+Each message says what failed and what to do about it.
+
+>>> try:
+...     raise NoSuchNamespace("no namespace 'red' in lab 'ch2' - create it with lab.add_netns('red')")
+... except NetteachError as e:
+...     print(e)
+no namespace 'red' in lab 'ch2' - create it with lab.add_netns('red')
+"""
+
+
+class NetteachError(Exception):
+    """Base class of every error netteach raises for a student to read."""
+
+
+class InvalidName(NetteachError, ValueError):
+    """A name that the kernel would refuse (too long, bad characters)."""
+
+
+class InvalidAddress(NetteachError, ValueError):
+    """An address, prefix or route that makes no sense."""
+
+
+class NoSuchNamespace(NetteachError, LookupError):
+    """A namespace that does not exist (in the lab, or on the machine)."""
+
+
+class NoSuchInterface(NetteachError, LookupError):
+    """An interface that does not exist in the namespace named."""
+
+
+class Conflict(NetteachError):
+    """The request contradicts an object that already exists."""
+
+
+class LabInUse(Conflict):
+    """The lab is owned by another process that is still alive."""
+
+
+class MissingKernelFeature(NetteachError):
+    """This kernel cannot make the object asked for (module missing)."""
+
+
+class MissingTool(NetteachError):
+    """A command-line tool netteach needs is not installed."""
+
+
+class PermissionDenied(NetteachError, PermissionError):
+    """Not allowed: netteach needs root or CAP_NET_ADMIN for real labs."""
+
+
+class KernelError(NetteachError):
+    """The kernel refused a request for a reason netteach did not foresee."""

@@ -1,0 +1,133 @@
+"""Read namespaces back from the kernel into a :class:`~netteach.snapshot.Snapshot`.
+
+``read_lab(lab)`` reads one lab; :func:`inspect_machine` (``nt.inspect()``)
+reads the whole machine: the root namespace, every named one (``ip netns``),
+Docker's (``/var/run/docker/netns``) and those only a process holds.
+
+>>> import netteach as nt
+>>> snap = nt.inspect()            # doctest: +SKIP (needs root)
+>>> snap.namespace("root").interface("lo").kind   # doctest: +SKIP
+'loopback'
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from netteach import kernel
+from netteach.snapshot import Interface, Namespace, Route, Snapshot
+
+DOCKER_NETNS_DIR = "/var/run/docker/netns"
+
+
+def _keep_address(addr: str) -> bool:
+    ip = ipaddress.ip_address(addr)
+    return not (ip.version == 6 and (ip.is_link_local or ip.is_loopback))
+
+
+def read(spaces: list[tuple[str, object]], lab: str | None = None, notes: dict | None = None) -> Snapshot:
+    """Dump each ``(label, kernel ns)`` and join them: veth peers across namespaces, bridge ports."""
+    notes = notes or {}
+    dumps = {}
+    for label, kns in spaces:
+        if kernel.netns_exists(kns):
+            dumps[label] = kernel.dump(kns)
+    kns_of = dict(spaces)
+    label_of = {kns: label for label, kns in spaces}
+    links = {(label, l["index"]): l for label, d in dumps.items() for l in d["links"]}
+    peer: dict = {}  # (label, index) -> (label, index)
+
+    for (label, idx), l in links.items():  # veths whose peer is in the same namespace
+        if l["kind"] == "veth" and l.get("link") and l.get("link_netnsid") is None:
+            peer[(label, idx)] = (label, l["link"])
+    # across namespaces the kernel names the peer's namespace by a per-namespace id;
+    # ask for those ids in the namespaces with most such veths first, then use symmetry
+    crossing = {}
+    for (label, idx), l in links.items():
+        if l["kind"] == "veth" and l.get("link") and l.get("link_netnsid") is not None:
+            crossing.setdefault(label, []).append(idx)
+    for label in sorted(crossing, key=lambda k: -len(crossing[k])):
+        todo = [i for i in crossing[label] if (label, i) not in peer]
+        if not todo:
+            continue
+        ids = kernel.nsids(kns_of[label], [k for k in kns_of.values() if k != kns_of[label]])
+        for idx in todo:
+            l = links[(label, idx)]
+            other = label_of.get(ids.get(l["link_netnsid"]), None) if l["link_netnsid"] in ids else None
+            if other is not None and (other, l["link"]) in links:
+                peer[(label, idx)] = (other, l["link"])
+                peer[(other, l["link"])] = (label, idx)
+
+    namespaces = []
+    for label, kns in spaces:
+        if label not in dumps:
+            continue
+        d = dumps[label]
+        byidx = {l["index"]: l for l in d["links"]}
+        addrs: dict = {}
+        for a in d["addrs"]:
+            if _keep_address(a["address"]):
+                addrs.setdefault(a["index"], []).append(f"{a['address']}/{a['prefixlen']}")
+        ifs = []
+        alias_of_lo = None
+        for l in d["links"]:
+            p = peer.get((label, l["index"]))
+            ifs.append(Interface(
+                netns=label, ifname=l["ifname"], kind=l["kind"], index=l["index"], mac=l["mac"],
+                mtu=l["mtu"], state=l["state"], admin_up=l["admin_up"],
+                addresses=addrs.get(l["index"], []),
+                master=byidx[l["master"]]["ifname"] if l.get("master") in byidx else None,
+                peer=(p[0], links[p]["ifname"]) if p else None,
+                alias=l.get("alias"), details=l.get("details") or {}))
+            if l["kind"] == "loopback":
+                alias_of_lo = l.get("alias")
+        routes = []
+        for r in d["routes"]:
+            if r["dst"].startswith(("fe80", "ff00")):
+                continue
+            routes.append(Route(netns=label, dst=r["dst"], gateway=r["gateway"],
+                                dev=byidx[r["oif"]]["ifname"] if r.get("oif") in byidx else None,
+                                scope=r["scope"], proto=r["proto"], src=r["src"]))
+        owner = alias_of_lo.split("=", 1)[1] if (alias_of_lo or "").startswith("netteach lab=") else None
+        namespaces.append(Namespace(
+            name=label, interfaces=ifs, routes=routes,
+            kernel_name=kns if isinstance(kns, str) else None,
+            lab=lab or owner, note=notes.get(label, "")))
+    return Snapshot(namespaces=namespaces, lab=lab)
+
+
+def read_lab(lab) -> Snapshot:
+    """The snapshot of one lab: its namespaces under their lab-level names."""
+    return read([(n, lab.kernel_name(n)) for n in lab.namespaces], lab=lab.name)
+
+
+def inspect_machine(processes: bool = True) -> Snapshot:
+    """``nt.inspect()``: every network namespace on this machine, read from the kernel.
+
+    The root namespace is called ``"root"``; named ones keep their ``ip netns``
+    name; Docker's are ``"docker:<id>"``; namespaces held only by a process are
+    ``"pid <pid> (<command>)"`` (skip those with ``processes=False``).
+    """
+    spaces: list = [("root", None)]
+    notes = {"root": "the machine's own namespace"}
+    seen = {kernel.netns_inode(None)}
+    for name in kernel.netns_list():
+        ino = kernel.netns_inode(name)
+        if ino not in seen:
+            seen.add(ino)
+            spaces.append((name, name))
+    for path in kernel.netns_files(DOCKER_NETNS_DIR):
+        ino = kernel.netns_inode(path)
+        if ino not in seen:
+            seen.add(ino)
+            label = "docker:" + path.rsplit("/", 1)[1]
+            spaces.append((label, path))
+            notes[label] = "a Docker container's namespace"
+    if processes:
+        for ino, (pid, comm) in sorted(kernel.netns_held_by_processes().items(), key=lambda x: x[1]):
+            if ino not in seen:
+                seen.add(ino)
+                label = f"pid {pid} ({comm})"
+                spaces.append((label, f"/proc/{pid}/ns/net"))
+                notes[label] = "held only by a process"
+    return read(spaces, notes=notes)

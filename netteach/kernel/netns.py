@@ -1,0 +1,192 @@
+"""Network namespaces: create, find, enter and remove them (kernel thread only).
+
+A namespace is named the way ``ip`` names it: ``None`` is the root namespace
+of this process, ``"name"`` is ``/run/netns/name`` (what ``ip netns add``
+makes), and an absolute path (``/proc/1234/ns/net``,
+``/var/run/docker/netns/abc``) is a namespace held by something else.
+
+Creating one costs ~0.3 ms here instead of ~7 ms for a fork: the kernel
+thread ``unshare()``s a new namespace for itself, bind-mounts it where
+``ip netns`` looks, and ``setns()``es back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+
+from netteach import errors
+
+RUN_DIR = "/run/netns"
+CLONE_NEWNET = 0x40000000
+MS_BIND, MS_REC, MS_SHARED = 4096, 16384, 1 << 20
+MNT_DETACH = 2
+
+_libc = None
+_root_fd = None
+
+
+def _c():
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    return _libc
+
+
+def _check(rc, what):
+    if rc != 0:
+        e = ctypes.get_errno()
+        if e in (errno.EPERM, errno.EACCES):
+            raise errors.PermissionDenied(
+                f"{what}: operation not permitted - netteach needs root (or CAP_NET_ADMIN "
+                "and CAP_SYS_ADMIN) to build a real lab; run JupyterLab as root or with sudo, "
+                "or see nt.doctor()")
+        raise OSError(e, f"{what}: {os.strerror(e)}")
+
+
+def root_fd() -> int:
+    """An fd of the namespace this process started in (opened once, on the kernel thread)."""
+    global _root_fd
+    if _root_fd is None:
+        # the kernel thread starts in the process's namespace and always returns to it
+        _root_fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    return _root_fd
+
+
+def path(ns) -> str:
+    if ns is None:
+        return "/proc/self/ns/net"
+    return ns if ns.startswith("/") else f"{RUN_DIR}/{ns}"
+
+
+def inode(ns) -> int | None:
+    """The namespace's identity (inode), or None if it does not exist."""
+    try:
+        return os.stat(path(ns)).st_ino
+    except OSError:
+        return None
+
+
+def exists(ns) -> bool:
+    if ns is None:
+        return True
+    try:
+        # a mount point on /run/netns/<name> holds a namespace (nsfs); an
+        # unmounted leftover file does not
+        return os.stat(path(ns)).st_dev != os.stat(os.path.dirname(path(ns))).st_dev
+    except OSError:
+        return False
+
+
+def names() -> list[str]:
+    """The named namespaces, as ``ip netns list`` shows them."""
+    try:
+        return sorted(n for n in os.listdir(RUN_DIR) if exists(n))
+    except FileNotFoundError:
+        return []
+
+
+def _ensure_run_dir():
+    # like iproute2: /run/netns is a shared bind mount, so namespaces made
+    # later also show up in the mount namespaces `ip netns exec` makes
+    os.makedirs(RUN_DIR, mode=0o755, exist_ok=True)
+    libc = _c()
+    if libc.mount(b"", RUN_DIR.encode(), b"none", MS_SHARED | MS_REC, None) != 0:
+        if ctypes.get_errno() == errno.EINVAL:
+            _check(libc.mount(RUN_DIR.encode(), RUN_DIR.encode(), b"none", MS_BIND | MS_REC, None),
+                   "mount --bind /run/netns")
+            _check(libc.mount(b"", RUN_DIR.encode(), b"none", MS_SHARED | MS_REC, None),
+                   "mount --make-shared /run/netns")
+        else:
+            _check(-1, "mount --make-shared /run/netns")
+
+
+def create(name: str, then=None):
+    """``ip netns add name``; ``then()`` runs inside the new namespace before returning.
+
+    Returns what ``then`` returned. Raises Conflict-free: callers check existence.
+    """
+    root_fd()
+    if not os.path.ismount(RUN_DIR):
+        _ensure_run_dir()
+    target = path(name)
+    fd = os.open(target, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
+    os.close(fd)
+    libc = _c()
+    try:
+        _check(libc.unshare(CLONE_NEWNET), f"creating network namespace {name!r}")
+    except BaseException:
+        os.unlink(target)
+        raise
+    try:
+        _check(libc.mount(b"/proc/thread-self/ns/net", target.encode(), b"none", MS_BIND, None),
+               f"mounting network namespace {name!r}")
+        return then() if then else None
+    except BaseException:
+        libc.umount2(target.encode(), MNT_DETACH)
+        with contextlib.suppress(OSError):
+            os.unlink(target)
+        raise
+    finally:
+        _check(libc.setns(_root_fd, CLONE_NEWNET), "returning to the root namespace")
+
+
+def delete(name: str):
+    """``ip netns delete name``: unmount and remove; the kernel frees it when unused."""
+    target = path(name)
+    _c().umount2(target.encode(), MNT_DETACH)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(target)
+
+
+@contextlib.contextmanager
+def entered(ns):
+    """Run the block with the kernel thread inside ``ns``; always come back."""
+    if ns is None:
+        yield
+        return
+    root_fd()
+    try:
+        fd = os.open(path(ns), os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise errors.NoSuchNamespace(f"network namespace {ns!r} does not exist") from None
+    try:
+        _check(_c().setns(fd, CLONE_NEWNET), f"entering network namespace {ns!r}")
+    finally:
+        os.close(fd)
+    try:
+        yield
+    finally:
+        _check(_c().setns(_root_fd, CLONE_NEWNET), "returning to the root namespace")
+
+
+def open_fd(ns) -> int:
+    return os.open(path(ns), os.O_RDONLY | os.O_CLOEXEC)
+
+
+def held_by_processes() -> dict[int, tuple[int, str]]:
+    """{inode: (pid, command name)} of every network namespace some process is in."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            ino = os.stat(f"/proc/{entry}/ns/net").st_ino
+            if ino in out:
+                continue
+            with open(f"/proc/{entry}/comm") as f:
+                out[ino] = (int(entry), f.read().strip())
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+    return out
+
+
+def files_in(directory: str) -> list[str]:
+    """Namespace files in a directory such as /var/run/docker/netns (absolute paths)."""
+    try:
+        return sorted(os.path.join(directory, n) for n in os.listdir(directory)
+                      if exists(os.path.join(directory, n)))
+    except OSError:
+        return []

@@ -1,0 +1,138 @@
+"""Processes: run a command inside a namespace, start and stop long-lived ones, sysctls.
+
+Commands run as ``ip netns exec NAME ...`` does (that also bind-mounts
+``/etc/netns/NAME/*`` over ``/etc``, which is how a container gets its own
+resolv.conf and hosts), or under ``nsenter --net=PATH`` for a namespace that
+only a process holds.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+from netteach import errors
+from netteach.kernel import netns, worker
+
+
+def require_tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if not path:
+        raise errors.MissingTool(f"the {name!r} command is not installed - install it with "
+                                 f"`apt-get install {package}` (the README's setup command does)")
+    return path
+
+
+def in_ns(ns, argv: list[str]) -> list[str]:
+    """The argv that runs ``argv`` inside namespace ``ns``."""
+    if ns is None:
+        return list(argv)
+    if ns.startswith("/"):
+        return [require_tool("nsenter", "util-linux"), f"--net={ns}", "--", *argv]
+    return [require_tool("ip", "iproute2"), "netns", "exec", ns, *argv]
+
+
+def run(ns, argv: list[str], timeout: float = 10, input: str | None = None):
+    """Run to completion; returns (returncode, stdout, stderr)."""
+    argv = in_ns(ns, argv)
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=input,
+                           stdin=None if input is not None else subprocess.DEVNULL)
+    except FileNotFoundError as exc:
+        raise errors.MissingTool(f"{exc.filename!r} is not installed") from None
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        return 124, out, f"timed out after {timeout} s"
+    return p.returncode, p.stdout, p.stderr
+
+
+def start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks (tells a pid from a reused pid)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def alive(pid: int, start: int | None) -> bool:
+    """Is this exact process (pid and start time) still running?"""
+    st = start_time(pid)
+    return st is not None and (start is None or st == start)
+
+
+def spawn(ns, argv: list[str], log_path: str | None = None) -> dict:
+    """Start ``argv`` inside ``ns`` in the background; returns {pid, start, argv}."""
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    try:
+        p = subprocess.Popen(in_ns(ns, argv), stdin=subprocess.DEVNULL, stdout=out,
+                             stderr=subprocess.STDOUT, start_new_session=True)
+    finally:
+        if log_path:
+            out.close()
+    _children[p.pid] = p
+    return {"pid": p.pid, "start": start_time(p.pid), "argv": list(argv)}
+
+
+_children: dict[int, subprocess.Popen] = {}
+
+
+def kill(pid: int, start: int | None, grace: float = 1.0) -> bool:
+    """Stop exactly this process (and its process group): TERM, then KILL. True if it was running."""
+    if not alive(pid, start):
+        _reap(pid)
+        return False
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)  # spawn() made it a group leader: its children go too
+        except ProcessLookupError:
+            break
+        except PermissionError:
+            os.kill(pid, sig)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if _reap(pid) or not alive(pid, start):
+                return True
+            time.sleep(0.01)
+    _reap(pid)
+    return True
+
+
+def _reap(pid) -> bool:
+    p = _children.get(pid)
+    if p is not None and p.poll() is not None:
+        del _children[pid]
+        return True
+    return False
+
+
+def _sysctl_path(key: str) -> str:
+    return "/proc/sys/" + key.replace(".", "/")
+
+
+def sysctl_get(ns, key: str) -> str:
+    def read():
+        with netns.entered(ns):
+            with open(_sysctl_path(key)) as f:
+                return f.read().strip()
+    try:
+        return worker.call(read)
+    except FileNotFoundError:
+        raise errors.InvalidName(f"no sysctl {key!r} (is the name right? e.g. net.ipv4.ip_forward)") from None
+
+
+def sysctl_set(ns, key: str, value) -> None:
+    def write():
+        with netns.entered(ns):
+            with open(_sysctl_path(key), "w") as f:
+                f.write(str(value))
+    try:
+        worker.call(write)
+    except FileNotFoundError:
+        raise errors.InvalidName(f"no sysctl {key!r} (is the name right? e.g. net.ipv4.ip_forward)") from None
+    except OSError as exc:
+        raise errors.InvalidAddress(f"cannot set {key}={value}: {exc.strerror}") from None

@@ -1,0 +1,686 @@
+"""``Lab``: a set of real namespaces and links that netteach owns, one verb per ``ip`` command.
+
+>>> import netteach as nt
+>>> with nt.Lab("doc-lab") as lab:                # doctest: +SKIP (needs root)
+...     lab.add_netns("my-container")             # ip netns add ...
+...     lab.add_veth("veth0", "veth1")            # ip link add veth0 type veth peer name veth1
+...     lab.set_netns("veth1", "my-container")    # ip link set veth1 netns ...
+...     lab.add_addr("my-container", "veth1", "10.0.0.2/24")
+...     lab.add_addr("host", "veth0", "10.0.0.1/24")
+...     lab.set_up("my-container", "veth1"); lab.set_up("host", "veth0")
+...     bool(lab.ping("my-container", "10.0.0.1"))
+True
+
+By default the lab's "host" is a namespace of its own (``host="isolated"``),
+so nothing on the machine itself changes. ``host="root"`` makes the machine's
+root namespace the lab's host: netteach then only adds objects it marks as
+its own (``ip link`` shows ``alias netteach lab=NAME``) and restores the
+sysctls it changed.
+
+Every verb is idempotent: re-running a cell converges to the same state;
+asking for something that contradicts what exists raises ``Conflict``.
+
+Ownership: ``/run/netteach/<lab>.json`` lists what the lab made (written
+before it is made) and the process that owns it. ``Lab(name)`` again in the
+same process returns the same lab; if the owner died (a killed or restarted
+Jupyter kernel), the new process *takes the lab over* as it is in the kernel
+(re-run your cells to converge, or ``destroy()`` it); if the owner is alive
+elsewhere (a second notebook), it raises ``LabInUse`` naming that pid.
+
+Introduced in notebooks/00_start_here.ipynb.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import threading
+
+from netteach import errors, kernel, names, probe, state
+
+HOST = "host"
+_registry: dict[str, "Lab"] = {}
+_registry_lock = threading.RLock()
+
+
+def _marker(lab: str) -> str:
+    return f"netteach lab={lab}"
+
+
+def kernel_netns_name(lab: str, name: str) -> str:
+    """The name ``ip netns`` shows for namespace ``name`` of lab ``lab``.
+
+    >>> kernel_netns_name("ch2", "my-container")
+    'nt-ch2.my-container'
+    """
+    return f"nt-{lab}.{name}"
+
+
+def _me() -> tuple[int, int | None]:
+    return os.getpid(), kernel.start_time(os.getpid())
+
+
+class Commands(list):
+    """The ``ip``/``nft`` commands equivalent to what the lab did, in order.
+
+    Printed as a shell script you can paste into a root terminal.
+    """
+
+    def __str__(self):
+        return "\n".join(self)
+
+    def __repr__(self):
+        return "\n".join(self) if self else "# (no commands yet)"
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(repr(self))
+
+
+class Lab:
+    """A network lab: real namespaces, links and routes that netteach owns and cleans up.
+
+    ``Lab("ch2")`` creates the lab, or returns it if this process already has
+    it. See the module docstring for ownership and host modes.
+    """
+
+    def __new__(cls, name: str, host: str = "isolated"):
+        names.lab(name)
+        with _registry_lock:
+            lab = _registry.get(name)
+            if lab is not None and not lab._destroyed:
+                if lab.host != host:
+                    raise errors.Conflict(
+                        f"lab {name!r} already exists here with host={lab.host!r}; "
+                        f"destroy it first (lab.destroy()) to rebuild it with host={host!r}")
+                lab._reattached = True
+                return lab
+            return super().__new__(cls)
+
+    def __init__(self, name: str, host: str = "isolated"):
+        if getattr(self, "_reattached", False):
+            return
+        if host not in ("isolated", "root"):
+            raise errors.InvalidName(f"host={host!r}: use 'isolated' (default, a namespace of the "
+                                     "lab's own) or 'root' (the machine's own namespace)")
+        self.name = name
+        self.host = host
+        self.commands = Commands()
+        self._destroyed = False
+        self._reattached = False
+        self._marker = _marker(name)
+        self._acquire()
+        with _registry_lock:
+            _registry[name] = self
+
+    # ---- ownership -------------------------------------------------------------------
+
+    def _acquire(self):
+        pid, start = _me()
+        with state.locked():
+            st = state.load(self.name)
+            if st is not None:
+                owner_alive = kernel.alive(st.owner_pid, st.owner_start)
+                if owner_alive and st.owner_pid != pid:
+                    raise errors.LabInUse(
+                        f"lab {self.name!r} belongs to another running process (pid {st.owner_pid}, "
+                        "perhaps another notebook). Use another lab name, or stop that process "
+                        f"and run nt.cleanup()")
+                if st.host != self.host:
+                    raise errors.Conflict(
+                        f"lab {self.name!r} exists with host={st.host!r}; remove it with "
+                        f"nt.cleanup(all=True) or use host={st.host!r}")
+                if st.owner_pid != pid:
+                    self.commands.append(f"# took over lab {self.name!r} from pid {st.owner_pid}, "
+                                         "which is gone")
+                st.owner_pid, st.owner_start = pid, start
+            else:
+                if self.host == "isolated":
+                    self._check_privileges()
+                st = state.LabState(name=self.name, host=self.host, owner_pid=pid, owner_start=start)
+            self._st = st
+            state.save(st)
+        _register_atexit()
+        if self.host == "isolated":
+            self._ensure_netns(HOST)
+
+    @staticmethod
+    def _check_privileges():
+        if os.geteuid() != 0:
+            raise errors.PermissionDenied(
+                "building a real lab needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN): start "
+                "JupyterLab with the README's command, or run `sudo -E jupyter lab`. "
+                "nt.doctor() shows what this machine allows.")
+
+    def _save(self):
+        state.save(self._st)
+
+    def _alive(self):
+        if self._destroyed:
+            raise errors.NetteachError(f"lab {self.name!r} was destroyed; create it again with "
+                                       f"nt.Lab({self.name!r})")
+
+    # ---- names ---------------------------------------------------------------------------
+
+    def kernel_name(self, netns: str):
+        """What the kernel calls a lab namespace (None = the machine's root namespace)."""
+        if netns == HOST and self.host == "root":
+            return None
+        return kernel_netns_name(self.name, netns)
+
+    @property
+    def namespaces(self) -> list[str]:
+        """The lab-level names of this lab's namespaces, "host" first."""
+        prefix = kernel_netns_name(self.name, "")
+        out = [n[len(prefix):] for n in self._st.netns]
+        if self.host == "root":
+            out.insert(0, HOST)
+        return out
+
+    def _ns(self, netns: str, must_exist: bool = True):
+        """Check a lab-level namespace name and return its kernel name."""
+        self._alive()
+        names.netns(netns)
+        kns = self.kernel_name(netns)
+        if must_exist and kns is not None and (kns not in self._st.netns or not kernel.netns_exists(kns)):
+            others = ", ".join(repr(n) for n in self.namespaces) or "none"
+            raise errors.NoSuchNamespace(
+                f"no namespace {netns!r} in lab {self.name!r} (it has: {others}) - "
+                f"create it with lab.add_netns({netns!r})")
+        return kns
+
+    def _ip(self, kns, args: str) -> str:
+        return f"ip {args}" if kns is None else f"ip -n {kns} {args}"
+
+    def _log(self, cmd: str):
+        self.commands.append(cmd)
+
+    def _link(self, netns: str, kns, ifname: str) -> dict:
+        names.ifname(ifname)
+        link = kernel.link_get(kns, ifname)
+        if link is None:
+            here = [l["ifname"] for l in kernel.dump(kns)["links"]]
+            raise errors.NoSuchInterface(
+                f"no interface {ifname!r} in namespace {netns!r} (it has: {', '.join(here)})")
+        return link
+
+    def _owned_in_root(self, kns, link: dict, ifname: str, verb: str):
+        """In host='root' mode, only change links this lab made (never the machine's own)."""
+        if kns is None and link.get("alias") != self._marker:
+            raise errors.Conflict(
+                f"{ifname!r} in the root namespace does not belong to lab {self.name!r}; netteach "
+                f"will not {verb} the machine's own interfaces - use an interface the lab made")
+
+    # ---- namespaces ------------------------------------------------------------------------
+
+    def _ensure_netns(self, netns: str) -> bool:
+        kns = self.kernel_name(netns)
+        if kns in self._st.netns and kernel.netns_exists(kns):
+            return False
+        if kernel.netns_exists(kns):
+            lo = kernel.link_get(kns, "lo") or {}
+            if lo.get("alias") != self._marker:
+                raise errors.Conflict(
+                    f"a namespace {kns!r} exists that lab {self.name!r} did not make; "
+                    f"netteach leaves it alone - remove it (`ip netns del {kns}`) or pick another name")
+        if kns not in self._st.netns:
+            self._st.netns.append(kns)
+            self._save()
+        kernel.netns_add(kns, alias=self._marker)
+        self._log(f"ip netns add {kns}")
+        return True
+
+    def add_netns(self, netns: str) -> None:
+        """``ip netns add NAME``: a new network namespace, with only ``lo`` (DOWN)."""
+        self._alive()
+        names.netns(netns)
+        if netns == HOST:
+            return  # the lab's host always exists
+        self._ensure_netns(netns)
+
+    # ---- links -------------------------------------------------------------------------------
+
+    def _peer_name(self, kns, link: dict):
+        """(kernel ns, ifname) of the other end of veth ``link`` found in ``kns``."""
+        if link.get("kind") != "veth" or not link.get("link"):
+            return None
+        where = kns
+        if link.get("link_netnsid") is not None:  # the peer is in another namespace: which?
+            candidates = [self.kernel_name(n) for n in self.namespaces] + [None]
+            where = kernel.nsids(kns, candidates).get(link["link_netnsid"], "?")
+            if where == "?":
+                return "?", "?"  # outside this lab
+        for other in kernel.dump(where)["links"]:
+            if other["index"] == link["link"]:
+                return where, other["ifname"]
+        return None
+
+    def _find_veth_pair(self, name: str, peer: str):
+        """Where the pair name<->peer is now, if it exists anywhere in the lab (else None)."""
+        for netns in self.namespaces:
+            kns = self.kernel_name(netns)
+            for ifname, other in ((name, peer), (peer, name)):
+                link = kernel.link_get(kns, ifname)
+                if link is None:
+                    continue
+                found = self._peer_name(kns, link)
+                if found is not None and found[1] == other:
+                    return True
+                what = f"its peer is {found[1]!r}" if found else f"it is a {link['kind']}"
+                raise errors.Conflict(
+                    f"{ifname!r} already exists in namespace {netns!r} but {what}, not {other!r}; "
+                    f"delete it first (lab.delete_link({netns!r}, {ifname!r})) or pick other names")
+        return None
+
+    def add_veth(self, name: str, peer: str, netns: str = HOST) -> None:
+        """``ip link add NAME type veth peer name PEER``: a virtual cable, both ends in ``netns``.
+
+        Move one end elsewhere with :meth:`set_netns`.
+        """
+        names.ifname(name)
+        names.ifname(peer)
+        if name == peer:
+            raise errors.InvalidName(f"the two ends of a veth pair need different names, not {name!r} twice")
+        kns = self._ns(netns)
+        if self._find_veth_pair(name, peer):
+            return
+        self._record_root_links(kns, name, peer)
+        kernel.veth_add(kns, name, peer)
+        self._mark_root_links(kns, name, peer)
+        self._log(self._ip(kns, f"link add {name} type veth peer name {peer}"))
+
+    def _record_root_links(self, kns, *ifnames):
+        if kns is None:  # outside the lab's namespaces: remember to remove them
+            for ifname in ifnames:
+                if [None, ifname] not in self._st.links:
+                    self._st.links.append([None, ifname])
+            self._save()
+
+    def _mark_root_links(self, kns, *ifnames):
+        if kns is None:
+            for ifname in ifnames:
+                kernel.link_set(None, ifname, alias=self._marker)
+
+    def add_bridge(self, name: str, netns: str = HOST) -> None:
+        """``ip link add NAME type bridge``: a virtual switch in ``netns`` (the lab host by default)."""
+        names.ifname(name)
+        kns = self._ns(netns)
+        link = kernel.link_get(kns, name)
+        if link is not None:
+            if link["kind"] != "bridge":
+                raise errors.Conflict(f"{name!r} already exists in {netns!r} as a {link['kind']}, "
+                                      "not a bridge; pick another name")
+            self._owned_in_root(kns, link, name, "reuse")
+            return
+        self._record_root_links(kns, name)
+        kernel.link_add(kns, name, "bridge")
+        self._mark_root_links(kns, name)
+        self._log(self._ip(kns, f"link add {name} type bridge"))
+
+    def set_netns(self, ifname: str, netns: str, from_netns: str = HOST) -> None:
+        """``ip link set IFNAME netns NETNS``: move an interface (e.g. one veth end) into a namespace."""
+        names.ifname(ifname)
+        src, dst = self._ns(from_netns), self._ns(netns)
+        if src == dst:
+            return
+        link = kernel.link_get(src, ifname)
+        if link is None:
+            if kernel.link_get(dst, ifname) is not None:
+                return  # already moved: a re-run cell
+            self._link(from_netns, src, ifname)  # raises NoSuchInterface, listing what is there
+        self._owned_in_root(src, link, ifname, "move")
+        if kernel.link_get(dst, ifname) is not None:
+            raise errors.Conflict(f"namespace {netns!r} already has an interface {ifname!r}; "
+                                  "rename one of them first")
+        kernel.link_set(src, ifname, netns=dst)
+        self._log(self._ip(src, f"link set {ifname} netns {dst if dst else 1}"))
+
+    def set_master(self, ifname: str, bridge: str, netns: str = HOST) -> None:
+        """``ip link set IFNAME master BRIDGE``: plug an interface into a bridge (a switch port)."""
+        kns = self._ns(netns)
+        link = self._link(netns, kns, ifname)
+        br = self._link(netns, kns, bridge)
+        if br["kind"] != "bridge":
+            raise errors.Conflict(f"{bridge!r} in {netns!r} is a {br['kind']}, not a bridge")
+        if link.get("master") == br["index"]:
+            return
+        self._owned_in_root(kns, link, ifname, "enslave")
+        kernel.link_set(kns, ifname, master=bridge)
+        self._log(self._ip(kns, f"link set {ifname} master {bridge}"))
+
+    def set_up(self, netns: str, ifname: str) -> None:
+        """``ip -n NETNS link set IFNAME up``; also brings the namespace's ``lo`` up."""
+        kns = self._ns(netns)
+        link = self._link(netns, kns, ifname)
+        if kns is not None and ifname != "lo":
+            lo = kernel.link_get(kns, "lo")
+            if lo and not lo["admin_up"]:
+                kernel.link_set(kns, "lo", up=True)
+                self._log(self._ip(kns, "link set lo up"))
+        if not link["admin_up"]:
+            self._owned_in_root(kns, link, ifname, "bring up")
+            kernel.link_set(kns, ifname, up=True)
+            self._log(self._ip(kns, f"link set {ifname} up"))
+
+    def set_down(self, netns: str, ifname: str) -> None:
+        """``ip -n NETNS link set IFNAME down``."""
+        kns = self._ns(netns)
+        link = self._link(netns, kns, ifname)
+        if link["admin_up"]:
+            self._owned_in_root(kns, link, ifname, "bring down")
+            kernel.link_set(kns, ifname, up=False)
+            self._log(self._ip(kns, f"link set {ifname} down"))
+
+    def delete_link(self, netns: str, ifname: str) -> None:
+        """``ip -n NETNS link delete IFNAME`` (a veth takes its peer with it)."""
+        kns = self._ns(netns)
+        link = kernel.link_get(kns, names.ifname(ifname))
+        if link is None:
+            return
+        self._owned_in_root(kns, link, ifname, "delete")
+        kernel.link_delete(kns, ifname)
+        self._log(self._ip(kns, f"link delete {ifname}"))
+
+    # ---- addresses, routes, sysctls -------------------------------------------------------------
+
+    def add_addr(self, netns: str, ifname: str, cidr: str) -> None:
+        """``ip -n NETNS addr add CIDR dev IFNAME``, e.g. ``add_addr("c1", "eth0", "10.0.0.2/24")``."""
+        iface = names.interface_cidr(cidr)
+        kns = self._ns(netns)
+        link = self._link(netns, kns, ifname)
+        self._owned_in_root(kns, link, ifname, "add an address to")
+        if kernel.addr_add(kns, ifname, str(iface.ip), iface.network.prefixlen):
+            self._log(self._ip(kns, f"addr add {iface} dev {ifname}"))
+
+    def add_route(self, netns: str, dst: str, via: str | None = None, dev: str | None = None) -> None:
+        """``ip -n NETNS route add DST [via GATEWAY] [dev IFNAME]``; DST may be ``"default"``."""
+        net = names.route_dst(dst)
+        kns = self._ns(netns)
+        if via is None and dev is None:
+            raise errors.InvalidAddress(f"a route to {dst} needs a gateway (via='10.0.0.1') "
+                                        "or an interface (dev='eth0')")
+        if via is not None:
+            via = str(names.address(via))
+        if dev is not None:
+            self._link(netns, kns, dev)
+        shown = "default" if net in ("0.0.0.0/0", "::/0") else net  # as the kernel dump names it
+        existing = [r for r in kernel.dump(kns)["routes"] if r["dst"] == shown]
+        for r in existing:
+            if (via is None or r["gateway"] == via):
+                return  # the same route is already there
+            raise errors.Conflict(
+                f"namespace {netns!r} already has a route to {dst} via {r['gateway']}; remove it "
+                f"first with lab.delete_route({netns!r}, {dst!r})")
+        if kns is None:
+            self._st.routes.append([None, net, via])
+            self._save()
+        kernel.route_add(kns, net, via=via, dev=dev)
+        parts = [dst] + (["via", via] if via else []) + (["dev", dev] if dev else [])
+        self._log(self._ip(kns, "route add " + " ".join(parts)))
+
+    def delete_route(self, netns: str, dst: str) -> None:
+        """``ip -n NETNS route del DST``."""
+        net = names.route_dst(dst)
+        kns = self._ns(netns)
+        if kns is None and not any(r[1] == net for r in self._st.routes):
+            raise errors.Conflict(f"the route to {dst} in the root namespace was not made by lab "
+                                  f"{self.name!r}; netteach leaves it alone")
+        if kernel.route_delete(kns, net):
+            self._log(self._ip(kns, f"route del {dst}"))
+
+    def sysctl(self, netns: str, key: str, value=None):
+        """``sysctl -w KEY=VALUE`` inside a namespace; with no value, read it.
+
+        ``lab.sysctl("host", "net.ipv4.ip_forward", 1)`` lets the host route.
+        In ``host="root"`` mode the old value is restored by ``destroy()``.
+        """
+        names.sysctl(key)
+        kns = self._ns(netns)
+        current = kernel.sysctl_get(kns, key)
+        if value is None:
+            return current
+        if str(value) == current:
+            return None
+        if kns is None and not any(s[1] == key for s in self._st.sysctls):
+            self._st.sysctls.append([None, key, current])
+            self._save()
+        kernel.sysctl_set(kns, key, value)
+        prefix = "" if kns is None else f"ip netns exec {kns} "
+        self._log(f"{prefix}sysctl -w {key}={value}")
+        return None
+
+    # ---- running things ----------------------------------------------------------------------------
+
+    def exec(self, netns: str, command, timeout: float = 10, input: str | None = None) -> probe.ExecResult:
+        """``ip netns exec NETNS COMMAND``: run a command inside a namespace.
+
+        ``command`` is a shell string (``"ip -br addr"``) or an argv list.
+        Returns an ``ExecResult`` (``.stdout``, ``.stderr``, ``.returncode``).
+        """
+        return probe.run(netns, self._ns(netns), command, timeout=timeout, input=input)
+
+    def ping(self, netns: str, target: str, count: int = 1, timeout: float = 1) -> probe.PingResult:
+        """``ip netns exec NETNS ping -c COUNT TARGET``: truthy when answered."""
+        return probe.ping(netns, self._ns(netns), target, count=count, timeout=timeout)
+
+    def spawn(self, netns: str, command, log: str | None = None) -> int:
+        """Start a long-running process inside a namespace; the lab stops it on destroy().
+
+        Returns its pid. ``command`` is a shell string or an argv list.
+        """
+        kns = self._ns(netns)
+        argv = ["sh", "-c", f"exec {command}"] if isinstance(command, str) else [str(a) for a in command]
+        info = kernel.spawn(kns, argv, log_path=log)
+        self._st.procs.append(info)
+        self._save()
+        return info["pid"]
+
+    def kill(self, pid: int) -> None:
+        """Stop a process this lab started (by pid; never any other)."""
+        for p in list(self._st.procs):
+            if p["pid"] == pid:
+                kernel.kill(p["pid"], p["start"])
+                self._st.procs.remove(p)
+                self._save()
+                return
+        raise errors.Conflict(f"pid {pid} was not started by lab {self.name!r}; netteach only stops its own")
+
+    # ---- reading the kernel back -----------------------------------------------------------------------
+
+    def snapshot(self):
+        """Read the lab's namespaces back from the kernel into a :class:`~netteach.snapshot.Snapshot`."""
+        from netteach import inspection
+
+        self._alive()
+        return inspection.read_lab(self)
+
+    def graph(self):
+        """The networkx graph of :meth:`snapshot` (schema in API.md)."""
+        from netteach import graph
+
+        return graph.to_graph(self.snapshot())
+
+    def draw(self, **kwargs):
+        """A matplotlib Figure of what the kernel holds now."""
+        from netteach import draw
+
+        kwargs.setdefault("title", f"lab {self.name!r} ({self.host} host)")
+        return draw.draw(self.graph(), **kwargs)
+
+    def _repr_png_(self):
+        if self._destroyed:
+            return None
+        from netteach import draw
+
+        return draw.to_png(self.draw())
+
+    def __repr__(self):
+        if self._destroyed:
+            return f"<Lab {self.name} (destroyed)>"
+        return f"<Lab {self.name} host={self.host}: {', '.join(self.namespaces)}>"
+
+    # ---- lifecycle -------------------------------------------------------------------------------------
+
+    def destroy(self) -> None:
+        """Remove every object of this lab and stop every process it started. Safe to call twice."""
+        if self._destroyed:
+            return
+        with state.locked():
+            teardown(self._st)
+        self._destroyed = True
+        with _registry_lock:
+            if _registry.get(self.name) is self:
+                del _registry[self.name]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.destroy()
+        return False
+
+
+# ---- teardown, listing, cleanup (also for labs whose process is gone) ----------------------------------
+
+def teardown(st: state.LabState) -> None:
+    """Remove what state ``st`` lists, checking markers; then its state file. Caller holds the lock."""
+    marker = _marker(st.name)
+    for p in reversed(st.procs):
+        kernel.kill(p["pid"], p.get("start"))
+    for ns, table_family, table in reversed(st.nft):
+        if ns is None or kernel.netns_exists(ns):
+            kernel.run(ns, ["nft", "delete", "table", table_family, table])
+    for ns, dst, via in reversed(st.routes):
+        kernel.route_delete(ns, dst, via=via)
+    for ns, ifname in reversed(st.links):
+        link = kernel.link_get(ns, ifname) if kernel.netns_exists(ns) else None
+        if link is not None and link.get("alias") == marker:
+            kernel.link_delete(ns, ifname)
+    for ns, key, old in reversed(st.sysctls):
+        with contextlib.suppress(errors.NetteachError, OSError):
+            kernel.sysctl_set(ns, key, old)
+    for kns in reversed(st.netns):
+        if kernel.netns_exists(kns):
+            lo = kernel.link_get(kns, "lo") or {}
+            if lo.get("alias") not in (marker, None):
+                continue  # not ours after all: leave it
+        kernel.netns_delete(kns)
+    for path in reversed(st.files):
+        _remove_path(path)
+    state.remove(st.name)
+
+
+def _remove_path(path: str):
+    import shutil
+
+    if not path.startswith(("/etc/netns/", "/run/netteach/")):
+        return  # only places netteach writes to
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+class LabInfo(tuple):
+    """One row of :func:`labs`: (name, host, owner_pid, alive, namespaces)."""
+
+    __slots__ = ()
+
+    def __new__(cls, name, host, owner_pid, alive, namespaces):
+        return super().__new__(cls, (name, host, owner_pid, alive, namespaces))
+
+    name = property(lambda s: s[0])
+    host = property(lambda s: s[1])
+    owner_pid = property(lambda s: s[2])
+    alive = property(lambda s: s[3])
+    namespaces = property(lambda s: s[4])
+
+    def __repr__(self):
+        who = f"pid {self.owner_pid} " + ("alive" if self.alive else "gone")
+        return f"<Lab {self.name} host={self.host} owner {who}: {len(self.namespaces)} netns>"
+
+
+class LabList(list):
+    def __repr__(self):
+        if not self:
+            return "no netteach labs on this machine"
+        rows = [f"{'lab':<16} {'host':<9} {'owner pid':>9}  {'owner':<6} namespaces"]
+        for i in self:
+            rows.append(f"{i.name:<16} {i.host:<9} {i.owner_pid:>9}  {'alive' if i.alive else 'gone':<6} "
+                        f"{' '.join(i.namespaces)}")
+        return "\n".join(rows)
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(repr(self))
+
+
+def labs() -> LabList:
+    """The netteach labs on this machine, with their owner pid and whether it is alive."""
+    out = LabList()
+    for name in state.all_names():
+        st = state.load(name)
+        if st is None:
+            continue
+        prefix = kernel_netns_name(st.name, "")
+        out.append(LabInfo(st.name, st.host, st.owner_pid, kernel.alive(st.owner_pid, st.owner_start),
+                           [n[len(prefix):] for n in st.netns]))
+    return out
+
+
+def cleanup(all: bool = False) -> list[str]:
+    """Remove labs whose owner process is gone (or every lab with ``all=True``).
+
+    Only objects netteach marked as its own are removed: namespaces listed in a
+    lab's state file or whose ``lo`` carries the ``netteach lab=NAME`` alias,
+    and root-namespace links with that alias. Returns the names removed.
+    """
+    removed = []
+    me = os.getpid()
+    with state.locked():
+        for name in state.all_names():
+            st = state.load(name)
+            if st is None:
+                continue
+            if all or not kernel.alive(st.owner_pid, st.owner_start):
+                if st.owner_pid == me:
+                    lab = _registry.get(name)
+                    if lab is not None:
+                        lab._destroyed = True
+                        _registry.pop(name, None)
+                teardown(st)
+                removed.append(name)
+        live = {n for n in state.all_names()}
+        # orphans with no state file (it was lost): marked namespaces and root links
+        for kns in kernel.netns_list():
+            if not kns.startswith("nt-"):
+                continue
+            alias = (kernel.link_get(kns, "lo") or {}).get("alias") or ""
+            if alias.startswith("netteach lab="):
+                lab_name = alias.split("=", 1)[1]
+                if lab_name not in live:
+                    kernel.netns_delete(kns)
+                    removed.append(lab_name)
+        for link in kernel.dump(None)["links"]:
+            alias = link.get("alias") or ""
+            if alias.startswith("netteach lab=") and alias.split("=", 1)[1] not in live:
+                kernel.link_delete(None, link["ifname"])
+                removed.append(alias.split("=", 1)[1])
+    return sorted(set(removed))
+
+
+_atexit_done = False
+
+
+def _register_atexit():
+    global _atexit_done
+    if not _atexit_done:
+        atexit.register(_destroy_all)
+        _atexit_done = True
+
+
+def _destroy_all():
+    """At interpreter exit (a Jupyter kernel shut down or restarted): remove this process's labs."""
+    for lab in list(_registry.values()):
+        with contextlib.suppress(Exception):
+            lab.destroy()

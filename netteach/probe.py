@@ -1,0 +1,95 @@
+"""Run things inside namespaces and read the answer: commands, ping.
+
+>>> r = parse_ping(0, "2 packets transmitted, 2 received, 0% packet loss, time 1001ms\\n"
+...                   "rtt min/avg/max/mdev = 0.041/0.052/0.063/0.011 ms\\n", "", "c1", "10.0.0.1")
+>>> bool(r), r.received, r.rtt_ms
+(True, 2, 0.052)
+>>> r
+<PingResult c1 -> 10.0.0.1: 2/2 answered, rtt 0.052 ms>
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+from netteach import kernel
+
+
+@dataclass
+class ExecResult:
+    """What a command printed inside a namespace (like ``ip netns exec NS CMD``)."""
+
+    netns: str
+    command: str
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def __bool__(self):
+        return self.ok
+
+    def __str__(self):
+        return self.stdout + self.stderr
+
+    def __repr__(self):
+        text = (self.stdout + self.stderr).rstrip("\n")
+        head = f"[{self.netns}]$ {self.command}"
+        tail = "" if self.ok else f"\n(exit status {self.returncode})"
+        return f"{head}\n{text}{tail}" if text else head + tail
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(repr(self))
+
+
+@dataclass
+class PingResult:
+    """The outcome of a ping: truthy when at least one echo was answered."""
+
+    source: str
+    target: str
+    sent: int
+    received: int
+    rtt_ms: float | None
+    output: str
+
+    def __bool__(self):
+        return self.received > 0
+
+    def __repr__(self):
+        if not self.sent and not self.received:
+            why = self.output.strip().splitlines()[-1] if self.output.strip() else "no answer"
+            return f"<PingResult {self.source} -> {self.target}: failed ({why})>"
+        rtt = f", rtt {self.rtt_ms:g} ms" if self.rtt_ms is not None else ""
+        return f"<PingResult {self.source} -> {self.target}: {self.received}/{self.sent} answered{rtt}>"
+
+
+def run(label: str, kns, command, timeout: float = 10, input: str | None = None) -> ExecResult:
+    """Run ``command`` (a shell string or an argv list) in namespace ``kns``."""
+    if isinstance(command, str):
+        argv, shown = ["sh", "-c", command], command
+    else:
+        argv, shown = [str(a) for a in command], shlex.join(str(a) for a in command)
+    rc, out, err = kernel.run(kns, argv, timeout=timeout, input=input)
+    return ExecResult(label, shown, rc, out, err)
+
+
+def parse_ping(rc: int, out: str, err: str, source: str, target: str) -> PingResult:
+    m = re.search(r"(\d+) packets transmitted, (\d+) (?:packets )?received", out)
+    sent, received = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    rtt = re.search(r"= [\d.]+/([\d.]+)/", out)
+    return PingResult(source, target, sent, received, float(rtt.group(1)) if rtt else None,
+                      out + err)
+
+
+def ping(label: str, kns, target: str, count: int = 1, timeout: float = 1) -> PingResult:
+    """``ping -c COUNT -W TIMEOUT TARGET`` from inside ``kns``."""
+    kernel.procs.require_tool("ping", "iputils-ping")
+    argv = ["ping", "-n", "-c", str(count), "-W", str(timeout), "-i", "0.2", str(target)]
+    rc, out, err = kernel.run(kns, argv, timeout=count * 0.2 + timeout + 5)
+    return parse_ping(rc, out, err, label, str(target))

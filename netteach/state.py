@@ -1,0 +1,98 @@
+"""Which lab owns what: one JSON state file per lab under ``/run/netteach/``.
+
+The file is written *before* an object is created (an intent log), so a lab
+whose Python process was killed halfway through a cell is still fully
+removable by ``nt.cleanup()``. ``/run`` is a tmpfs: after a reboot the files
+are gone, and so are the namespaces they described.
+
+>>> st = LabState(name="demo", host="isolated", owner_pid=1, owner_start=None)
+>>> st.netns.append("nt-demo.host"); st.to_dict()["netns"]
+['nt-demo.host']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import os
+from dataclasses import dataclass, field
+
+STATE_DIR = os.environ.get("NETTEACH_STATE_DIR", "/run/netteach")
+
+
+@dataclass
+class LabState:
+    name: str
+    host: str  # "isolated" or "root"
+    owner_pid: int
+    owner_start: int | None
+    netns: list[str] = field(default_factory=list)  # kernel names, in creation order
+    links: list[list] = field(default_factory=list)  # [ns, ifname]: links made outside the lab's namespaces
+    routes: list[list] = field(default_factory=list)  # [ns, dst, via]: routes added outside them
+    sysctls: list[list] = field(default_factory=list)  # [ns, key, old value] to restore
+    procs: list[dict] = field(default_factory=list)  # {pid, start, argv}
+    files: list[str] = field(default_factory=list)  # files/dirs made (e.g. /etc/netns/<ns>)
+    nft: list[list] = field(default_factory=list)  # [ns, family, table]
+    extra: dict = field(default_factory=dict)  # for higher layers (DockerHost): plain JSON
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d) -> "LabState":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def path(name: str) -> str:
+    return os.path.join(STATE_DIR, f"{name}.json")
+
+
+@contextlib.contextmanager
+def locked():
+    """Serialise state changes between processes (two notebooks, a cleanup)."""
+    os.makedirs(STATE_DIR, mode=0o755, exist_ok=True)
+    fd = os.open(os.path.join(STATE_DIR, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def load(name: str) -> LabState | None:
+    try:
+        with open(path(name)) as f:
+            return LabState.from_dict(json.load(f))
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError):
+        return None  # a torn write: treat as absent; the namespaces' markers still tell
+
+
+def save(st: LabState) -> None:
+    os.makedirs(STATE_DIR, mode=0o755, exist_ok=True)
+    tmp = path(st.name) + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(st.to_dict(), f)
+    os.replace(tmp, path(st.name))
+
+
+def remove(name: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path(name))
+    # leave no empty directory or lock file behind once the last lab is gone
+    with contextlib.suppress(OSError):
+        if not [n for n in os.listdir(STATE_DIR) if n.endswith(".json")]:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(STATE_DIR, ".lock"))
+            os.rmdir(STATE_DIR)
+
+
+def all_names() -> list[str]:
+    try:
+        return sorted(n[:-5] for n in os.listdir(STATE_DIR) if n.endswith(".json"))
+    except FileNotFoundError:
+        return []
