@@ -32,7 +32,6 @@ _LAZY = {
     "doctor": ("netteach.doctor", "doctor"),
     "inspect": ("netteach.inspection", "inspect_machine"),
     "Snapshot": ("netteach.snapshot", "Snapshot"),
-    "check": ("netteach.check", None),  # the submodule itself
 }
 
 

@@ -255,22 +255,34 @@ class Lab:
                 return where, other["ifname"]
         return None
 
-    def _find_veth_pair(self, name: str, peer: str):
-        """Where the pair name<->peer is now, if it exists anywhere in the lab (else None)."""
-        for netns in self.namespaces:
-            kns = self.kernel_name(netns)
+    def _find_veth_pair(self, kns, name: str, peer: str) -> bool:
+        """Does the pair name<->peer exist (its ends may have moved to other lab namespaces)?
+
+        A name taken in ``kns`` by something else is a Conflict; elsewhere the
+        same name may be a different interface (every container has an eth0).
+        """
+        order = [kns] + [k for k in map(self.kernel_name, self.namespaces) if k != kns]
+        for where in order:
             for ifname, other in ((name, peer), (peer, name)):
-                link = kernel.link_get(kns, ifname)
+                link = kernel.link_get(where, ifname)
                 if link is None:
                     continue
-                found = self._peer_name(kns, link)
+                found = self._peer_name(where, link)
                 if found is not None and found[1] == other:
                     return True
-                what = f"its peer is {found[1]!r}" if found else f"it is a {link['kind']}"
-                raise errors.Conflict(
-                    f"{ifname!r} already exists in namespace {netns!r} but {what}, not {other!r}; "
-                    f"delete it first (lab.delete_link({netns!r}, {ifname!r})) or pick other names")
-        return None
+                if where == kns:
+                    netns = self._label(kns)
+                    what = f"its peer is {found[1]!r}" if found else f"it is a {link['kind']}"
+                    raise errors.Conflict(
+                        f"{ifname!r} already exists in namespace {netns!r} but {what}, not {other!r}; "
+                        f"delete it first (lab.delete_link({netns!r}, {ifname!r})) or pick other names")
+        return False
+
+    def _label(self, kns) -> str:
+        for n in self.namespaces:
+            if self.kernel_name(n) == kns:
+                return n
+        return str(kns)
 
     def add_veth(self, name: str, peer: str, netns: str = HOST) -> None:
         """``ip link add NAME type veth peer name PEER``: a virtual cable, both ends in ``netns``.
@@ -282,7 +294,7 @@ class Lab:
         if name == peer:
             raise errors.InvalidName(f"the two ends of a veth pair need different names, not {name!r} twice")
         kns = self._ns(netns)
-        if self._find_veth_pair(name, peer):
+        if self._find_veth_pair(kns, name, peer):
             return
         self._record_root_links(kns, name, peer)
         kernel.veth_add(kns, name, peer)

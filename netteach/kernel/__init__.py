@@ -207,7 +207,7 @@ def route_add(ns, dst: str, via: str | None = None, dev: str | None = None) -> b
     """``ip route add dst [via G] [dev D]``; False if that exact route was already there."""
     def work():
         rtnl = _rtnl()
-        kw = {"dst": dst}
+        kw = {"dst": dst, "proto": 3}  # proto boot, as `ip route add` sets it
         if via:
             kw["gateway"] = via
         if dev:

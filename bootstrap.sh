@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# netteach's one entry point on a fresh Debian/Ubuntu machine (as root, or it asks sudo):
+#   ./bootstrap.sh lab    install everything, then start JupyterLab on notebooks/ (127.0.0.1)
+#   ./bootstrap.sh test   install everything, then run the whole test suite (pytest)
+# Extra arguments go to JupyterLab or pytest. Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")"
+
+mode="${1:-}"; shift || true
+case "$mode" in lab|test|setup) ;; *) echo "usage: $0 lab|test|setup [args...]" >&2; exit 2;; esac
+
+if [ "$(id -u)" != 0 ]; then
+  echo "netteach builds real network namespaces, which needs root: re-running with sudo" >&2
+  exec sudo -E "$0" "$mode" "$@"
+fi
+
+# 1. Debian packages: the tools the labs drive, and Python's venv.
+debs="iproute2 nftables iputils-ping util-linux procps tcpdump ca-certificates"
+PY="${PYTHON:-python3}"
+command -v "$PY" >/dev/null 2>&1 || debs="$debs python3"
+missing=""
+for p in $debs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if command -v "$PY" >/dev/null 2>&1 && ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  missing="$missing python3-venv python3-pip"
+fi
+if [ -n "$missing" ]; then
+  echo "installing Debian packages:$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# 2. The Python environment (.venv), re-installed only when pyproject.toml changes.
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+stamp=".venv/.netteach-installed"
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[test]'
+  echo "$want" > "$stamp"
+fi
+
+case "$mode" in
+  setup) echo "netteach is installed in $(pwd)/.venv";;
+  lab)
+    echo "starting JupyterLab on http://127.0.0.1:8888 - open the URL with the token printed below"
+    exec .venv/bin/netteach lab "$@";;
+  test)
+    exec .venv/bin/python -m pytest "$@";;
+esac

@@ -1,0 +1,5 @@
+import sys
+
+from netteach.cli import main
+
+sys.exit(main())

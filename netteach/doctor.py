@@ -1,0 +1,125 @@
+"""``nt.doctor()``: what this machine lets netteach do, and what to do about the rest.
+
+>>> caps = Capabilities(root=False, net_admin=False, sys_admin=False, user_namespaces=False,
+...                     features={}, tools={"ip": "/usr/sbin/ip"})
+>>> caps.real_labs
+False
+>>> print(caps.advice()[0])
+not root: start JupyterLab with the README's command (as root), or `sudo -E jupyter lab`
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from netteach.kernel import features as _features
+
+WHY = {
+    "veth": "every container's cable",
+    "bridge": "docker0 and user-defined networks",
+    "vxlan": "multi-host overlay (notebook 05)",
+    "macvlan": "macvlan networks (notebook 04)",
+    "ipvlan": "ipvlan networks (notebook 04)",
+    "vlan": "802.1q sub-interfaces (macvlan trunking)",
+    "dummy": "dummy uplinks (optional)",
+    "vrf": "VRF routing tables (optional)",
+    "wireguard": "encrypted overlays (optional)",
+    "nft nat": "masquerade and -p publishing (notebook 03)",
+    "netem": "delay/loss emulation (notebook 06)",
+    "tbf": "bandwidth limits (notebook 06)",
+    "br_netfilter": "bridge traffic through the firewall (notebook 07)",
+}
+TOOLS = {"ip": "iproute2", "nft": "nftables", "ping": "iputils-ping", "tc": "iproute2",
+         "nsenter": "util-linux", "tcpdump": "tcpdump"}
+NEEDED_TOOLS = ("ip", "nft", "ping")
+
+
+@dataclass
+class Capabilities:
+    """What :func:`doctor` found. ``real_labs`` says whether ``nt.Lab`` can build here."""
+
+    root: bool
+    net_admin: bool
+    sys_admin: bool
+    user_namespaces: bool
+    features: dict = field(default_factory=dict)  # feature -> True/False (empty: not probed)
+    tools: dict = field(default_factory=dict)  # tool -> path or None
+
+    @property
+    def real_labs(self) -> bool:
+        return (self.root or (self.net_admin and self.sys_admin)) and bool(self.tools.get("ip"))
+
+    @property
+    def missing(self) -> list[str]:
+        return ([f for f, ok in self.features.items() if not ok]
+                + [t for t in NEEDED_TOOLS if not self.tools.get(t)])
+
+    def has(self, feature: str) -> bool:
+        """``caps.has("macvlan")``: True if the kernel made one when probed."""
+        return bool(self.features.get(feature))
+
+    def advice(self) -> list[str]:
+        out = []
+        if not (self.root or (self.net_admin and self.sys_admin)):
+            out.append("not root: start JupyterLab with the README's command (as root), or "
+                       "`sudo -E jupyter lab`")
+            if self.user_namespaces:
+                out.append("unprivileged user namespaces work here: a rootless lab is possible "
+                           "(coming in a later netteach version)")
+            else:
+                out.append("no root and no user namespaces (e.g. Binder): the notebooks can only "
+                           "show recorded pictures here")
+        for tool, pkg in TOOLS.items():
+            if not self.tools.get(tool) and tool in NEEDED_TOOLS:
+                out.append(f"{tool} missing: apt-get install {pkg}")
+        for feat, ok in self.features.items():
+            if not ok:
+                out.append(f"{feat} not available in this kernel ({WHY.get(feat, '')}); the cells "
+                           "that need it will say so and skip")
+        return out
+
+    def table(self) -> str:
+        yes = lambda b: "yes" if b else "NO"  # noqa: E731
+        rows = [("root", yes(self.root)), ("CAP_NET_ADMIN", yes(self.net_admin)),
+                ("CAP_SYS_ADMIN", yes(self.sys_admin)),
+                ("user namespaces (rootless)", yes(self.user_namespaces))]
+        for feat in WHY:
+            if feat in self.features:
+                rows.append((f"kernel: {feat}", ("yes" if self.features[feat] else "no") + f"   {WHY[feat]}"))
+        if not self.features:
+            rows.append(("kernel features", "not probed (needs root)"))
+        for tool in TOOLS:
+            rows.append((f"tool: {tool}", self.tools.get(tool) or f"missing (apt-get install {TOOLS[tool]})"))
+        width = max(len(r[0]) for r in rows)
+        lines = [f"{k:<{width}}  {v}" for k, v in rows]
+        lines.append("")
+        lines.append("real labs: " + ("yes - nt.Lab(...) builds real namespaces here" if self.real_labs
+                                      else "no - see below"))
+        lines += [f"  * {a}" for a in self.advice()]
+        return "\n".join(lines)
+
+    def __str__(self):
+        return self.table()
+
+    def __repr__(self):
+        miss = ", ".join(self.missing) or "nothing"
+        return f"<Capabilities: real labs {'yes' if self.real_labs else 'no'}; missing: {miss}>"
+
+
+def doctor(show: bool = True, probe: bool = True) -> Capabilities:
+    """Check what this machine allows: privileges, kernel features (probed), tools.
+
+    Prints the table (``show=False`` to only return it) and returns a
+    :class:`Capabilities`. Kernel features are probed for real, in a
+    throw-away namespace, when running as root.
+    """
+    caps = _features.capabilities()
+    root = os.geteuid() == 0
+    c = Capabilities(root=root, net_admin=caps["net_admin"], sys_admin=caps["sys_admin"],
+                     user_namespaces=_features.user_namespaces(), tools=_features.tools())
+    if probe and (root or (c.net_admin and c.sys_admin)) and c.tools.get("ip"):
+        c.features = _features.probe_kernel()
+    if show:
+        print(c.table())
+    return c
