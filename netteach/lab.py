@@ -1,7 +1,7 @@
 """``Lab``: a set of real namespaces and links that netteach owns, one verb per ``ip`` command.
 
 >>> import netteach as nt
->>> with nt.Lab("doc-lab") as lab:                # doctest: +SKIP (needs root)
+>>> with nt.Lab("doc-lab") as lab:                # doctest: +SKIP
 ...     lab.add_netns("my-container")             # ip netns add ...
 ...     lab.add_veth("veth0", "veth1")            # ip link add veth0 type veth peer name veth1
 ...     lab.set_netns("veth1", "my-container")    # ip link set veth1 netns ...

@@ -1,0 +1,416 @@
+"""Draw a lab the way Docker's network diagrams do: namespaces as boxes, veth pairs as cables.
+
+The namespace with the most veth cables (the "hub", usually ``host``) is the
+wide box in the middle, its bridges orange bars inside it; every other
+namespace is a box above it (and below it, when there are many), its
+interfaces on the edge facing the hub and each veth cable going straight down
+to the end of the pair that lives in the hub. Colours say the interface type;
+greyed, dashed boxes are interfaces that are DOWN.
+
+Drawing only reads the graph (:mod:`netteach.graph`), never the kernel, and
+matplotlib is imported when :func:`draw` is called, not before.
+
+>>> from netteach.snapshot import Snapshot, Namespace, Interface
+>>> snap = Snapshot(namespaces=[
+...     Namespace("host", interfaces=[Interface("host", "veth0", kind="veth", peer=("c1", "eth0"),
+...                                             addresses=["10.0.0.1/24"], state="UP")]),
+...     Namespace("c1", interfaces=[Interface("c1", "eth0", kind="veth", peer=("host", "veth0"),
+...                                           addresses=["10.0.0.2/24"], state="UP")]),
+... ])
+>>> fig = draw(snap, title="one veth pair")
+>>> type(fig).__name__
+'Figure'
+>>> sorted(t.get_text() for t in fig.axes[0].texts if t.get_text() in ("host", "c1", "eth0", "veth0"))
+['c1', 'eth0', 'host', 'veth0']
+>>> to_png(fig)[:4]
+b'\\x89PNG'
+
+Introduced in the chapter 2 notebook (``lab.draw()``).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+#: interface colour by type; any other type is drawn as "other"
+COLORS = {"veth": "#3f6fb5", "bridge": "#e07b24", "loopback": "#8c8c8c", "vxlan": "#3a9a5b",
+          "macvlan": "#8160b5", "other": "#8a6d4f"}
+DOWN_COLOR = "#a0a0a0"
+MAX_SHOWN = 40  # more namespaces around the hub than this are folded ...
+FOLD_KEEP = 29  # ... into the first FOLD_KEEP and one "... and N more" box
+ONE_ROW = 8  # more namespaces than this: a second row below the hub
+
+# The drawing's data units are inches, so that fonts (in points) fit the boxes.
+IF_FONT, SUB_FONT, NS_FONT, NOTE_FONT = 8, 6.5, 9.5, 7
+GAP = 1.15  # from a row's interface line to the hub's edge: the visible cable
+COL_GAP, SLOT_GAP, PAD = 0.3, 0.15, 0.15
+BAR_H, BAR_STEP = 0.3, 0.5
+FOLD = "\0fold"  # stands in a row for the folded namespaces
+
+
+def draw(graph_or_snapshot, ax=None, title=None, show_lo=None):
+    """Draw the namespaces, interfaces, veth cables and bridges; return the matplotlib Figure.
+
+    ``graph_or_snapshot`` is a :class:`~netteach.snapshot.Snapshot` or the
+    graph :func:`netteach.graph.to_graph` made of one. With ``ax``, draw into
+    that Axes and return its figure. Loopback interfaces are drawn when
+    ``show_lo`` is True; when it is None, in small labs (at most 4
+    namespaces) and in namespaces that have nothing else.
+    Nothing is shown or printed: a notebook displays the returned figure.
+    """
+    from netteach.graph import to_graph
+
+    g = graph_or_snapshot
+    if not hasattr(g, "nodes"):
+        if not hasattr(g, "namespaces"):
+            raise TypeError(f"draw() needs a Snapshot or its graph, not {type(g).__name__}")
+        g = to_graph(g)
+    return _render(_Layout(g, show_lo), ax, title)
+
+
+def to_png(fig, dpi=None) -> bytes:
+    """The figure as PNG bytes (what a notebook's ``_repr_png_`` returns)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def _tw(text, size, bold=False):
+    """Rough width in inches of one line of text (DejaVu Sans)."""
+    return len(text) * size * (0.66 if bold else 0.6) / 72
+
+
+@dataclass
+class _Item:
+    """One interface box (or bridge bar) and where it is drawn."""
+
+    node: str
+    ifname: str
+    type: str
+    down: bool
+    sub: list = field(default_factory=list)  # smaller lines under the name
+    x: float = 0.0
+    y: float = 0.0
+    row: str = "hub"  # "up", "down" (the rows around the hub) or "hub"
+
+    @property
+    def w(self):
+        return max([_tw(self.ifname, IF_FONT, True)] + [_tw(s, SUB_FONT) for s in self.sub]) + 0.2
+
+    @property
+    def h(self):
+        return 0.26 + 0.14 * len(self.sub)
+
+
+def _item(g, node):
+    d = g.nodes[node]
+    kind = "loopback" if d["ifname"] == "lo" else d.get("type") or "other"
+    down = d.get("state") not in ("UP", "UNKNOWN")
+    addrs = list(d.get("addresses") or [])
+    sub = addrs[:2] + ([f"+{len(addrs) - 2} more"] if len(addrs) > 2 else [])
+    if down:
+        sub.append("no carrier" if d.get("admin_up") else "DOWN")
+    return _Item(node, d["ifname"], kind if kind in COLORS else "other", down, sub)
+
+
+class _Layout:
+    """Where everything goes, in inches; pure arithmetic, no matplotlib."""
+
+    def __init__(self, g, show_lo):
+        self.g = g
+        nss = [d["name"] for _, d in g.nodes(data=True) if d.get("kind") == "netns"]
+        ifs = {ns: [] for ns in nss}
+        for n, d in g.nodes(data=True):
+            if d.get("kind") == "interface" and d.get("netns") in ifs:
+                ifs[d["netns"]].append(n)
+        self.peer, cables = {}, Counter()
+        for u, v, kind in g.edges(data="kind"):
+            if kind == "veth":
+                self.peer[u], self.peer[v] = v, u
+                a, b = g.nodes[u]["netns"], g.nodes[v]["netns"]
+                if a != b:
+                    cables[a] += 1
+                    cables[b] += 1
+        hub = max(nss, key=lambda n: (cables[n], n == "host", -nss.index(n)), default=None)
+        self.hub = hub if hub == "host" or cables[hub] else None
+
+        def is_lo(n):
+            return g.nodes[n]["ifname"] == "lo" or g.nodes[n].get("type") == "loopback"
+
+        def wanted(n):
+            if not is_lo(n) or show_lo:
+                return True
+            only_lo = all(is_lo(m) for m in ifs[g.nodes[n]["netns"]])
+            return show_lo is None and (only_lo or len(nss) <= 4)
+
+        self.shown = {ns: [n for n in ifs[ns] if wanted(n)] for ns in nss}
+        self.items = {n: _item(g, n) for ns in nss for n in self.shown[ns]}
+        hub_ifs = self.shown.get(self.hub, [])
+        in_hub = set(hub_ifs)
+        self.bridges = [n for n in hub_ifs if self.items[n].type == "bridge"]
+
+        def hub_ends(ns):  # the hub-side ends of ns's cables
+            return [self.peer[n] for n in self.shown[ns] if self.peer.get(n) in in_hub]
+
+        def bridges_of(ns):
+            masters = {_master(g, e) for e in hub_ends(ns)}
+            return [i for i, b in enumerate(self.bridges) if b in masters]
+
+        def group(ns):  # namespaces on the same bridge side by side, unconnected ones last
+            return min(bridges_of(ns), default=len(self.bridges) + (0 if hub_ends(ns) else 1))
+
+        others = sorted((ns for ns in nss if ns != self.hub), key=group)
+        self.folded = others[FOLD_KEEP:] if len(others) > MAX_SHOWN else []
+        others = others[:len(others) - len(self.folded)]
+        def shape(ns):
+            return [self.items[n].type for n in self.shown[ns]], bridges_of(ns)
+
+        self.fold_same = bool(others) and all(shape(ns) == shape(others[-1]) for ns in self.folded)
+        self.fold_bridges = {self.bridges[i] for ns in self.folded for i in bridges_of(ns)}
+        for ns in self.folded:
+            for n in self.shown[ns] + hub_ends(ns):
+                self.items.pop(n, None)
+        entries = others + ([FOLD] if self.folded else [])
+        split = math.ceil(len(entries) / 2) if len(entries) > ONE_ROW else len(entries)
+        self.rows = {"up": entries[:split], "down": entries[split:]}
+
+        # the hub's left column: its name, then the interfaces that are neither cable ends nor
+        # bridges, in a few columns; ports of a bridge in the last one, nearest to the bar
+        ends = {e for ns in others for e in hub_ends(ns)}
+        left = [n for n in hub_ifs if n in self.items and n not in ends and n not in self.bridges]
+        ports = [n for n in left if _master(g, n) in self.bridges]
+        plain = [n for n in left if n not in ports]
+        ncols = 1 if len(plain) <= 3 else 2 if len(plain) <= 8 else 3
+        self.left = [plain[i::ncols] for i in range(ncols) if plain[i::ncols]] + ([ports] if ports else [])
+        colw = [max(self.items[n].w for n in col) for col in self.left]
+        self.hub_title = self.title_lines(self.hub) if self.hub else []
+        title_w = max([_tw(t, s, b) for t, s, b in self.hub_title], default=0)
+        self.L = max(title_w, sum(colw) + SLOT_GAP * (len(colw) - 1)) + 2 * PAD if self.hub else 0
+
+        # columns of the rows, left to right; the hub ends of their cables right below them
+        self.boxes = {}  # ns -> [x0, y0, w, h, row]
+        widths = {}
+        for row, names in self.rows.items():
+            x, widths[row] = 0.0, 0.0
+            for ns in names:
+                w = self.place_column(ns, row, x, in_hub)
+                x += w + COL_GAP
+                widths[row] = x
+        legend_w = sum(_tw(t, 7) + 0.45 for t in self.legend() + ["veth cable"])
+        self.W = max(self.L + max(widths.values()) + COL_GAP, legend_w + 0.2, 2.5)
+        for row, names in self.rows.items():  # centre each row in the space right of the hub's title
+            shift = self.L + (self.W - self.L - widths[row]) / 2 + COL_GAP / 2
+            for ns in names:
+                self.boxes[ns][0] += shift
+                if ns == FOLD:
+                    self.fold_x += shift
+                for n in (self.shown[ns] if ns != FOLD else []):
+                    self.items[n].x += shift
+                    if self.peer.get(n) in ends:
+                        self.items[self.peer[n]].x += shift
+
+        # bridges: bars spanning their ports, stacked on levels where they would overlap
+        self.bars, levels = {}, []
+        for b in self.bridges:
+            xs = [self.items[p].x for p in hub_ifs if p in ends and p in self.items and _master(g, p) == b]
+            if b in self.fold_bridges:
+                xs.append(self.fold_x)
+            label_w = _tw(self.items[b].ifname, IF_FONT, True) + sum(_tw(s, SUB_FONT) + 0.1 for s in self.items[b].sub) + 0.3
+            x0 = min(xs) - 0.35 if xs else self.L + COL_GAP
+            x1 = max(max(xs, default=x0) + 0.35, x0 + label_w)
+            level = next((i for i, end in enumerate(levels) if end + 0.3 < x0), len(levels))
+            levels[level:level + 1] = [x1]
+            self.bars[b] = [x0, x1, level]
+
+        # heights, now that all widths are known
+        def half(row):
+            return max([self.items[n].h / 2 for ns in self.rows[row] if ns != FOLD
+                        for n in self.shown[ns]] + [0.2])
+
+        up_ends = [self.items[e].h / 2 for e in ends if e in self.items and self.items[e].row == "up"]
+        down_ends = [self.items[e].h / 2 for e in ends if e in self.items and self.items[e].row == "down"]
+        top = max(up_ends, default=0) + 0.3
+        bars_h = top + len(levels) * BAR_STEP + max(down_ends, default=0) + 0.25
+        left_h = 0.2 + 0.2 * len(self.hub_title) + max(
+            [sum(self.items[n].h + 0.15 for n in col) for col in self.left] + [0])
+        self.hub_h = max(bars_h, left_h, 1.0) if self.hub else 0.0
+        for b, (_, _, level) in self.bars.items():
+            self.items[b].y = -(top + BAR_H / 2 + level * BAR_STEP)
+        x = PAD
+        for col, w in zip(self.left, colw):
+            y = -0.2 - 0.2 * len(self.hub_title)
+            for n in col:
+                self.items[n].x, self.items[n].y = x + w / 2, y - self.items[n].h / 2
+                y -= self.items[n].h + 0.15
+            x += w + SLOT_GAP
+        edge = {"up": GAP if self.hub else 0.0, "down": -self.hub_h - GAP}
+        for row, names in self.rows.items():
+            title_h = max([0.2 * len(self.title_lines(ns)) + 0.05 for ns in names if ns != FOLD] + [0.45])
+            box_h = half(row) + 0.12 + title_h + 0.1
+            for ns in names:
+                box = self.boxes[ns]
+                box[1], box[3] = (edge[row], box_h) if row == "up" else (edge[row] - box_h, box_h)
+                for n in (self.shown[ns] if ns != FOLD else []):
+                    self.items[n].y = edge[row]
+                    if self.peer.get(n) in ends:
+                        self.items[self.peer[n]].y = 0.0 if row == "up" else -self.hub_h
+        up_top = max([b[1] + b[3] for b in self.boxes.values()] + [0.0])
+        low = min([b[1] for b in self.boxes.values()] + [i.y - i.h / 2 for i in self.items.values()]
+                  + [-self.hub_h])
+        self.ylim = (low - 0.55, up_top + 0.15)
+
+    def title_lines(self, ns):
+        """(text, size, bold) of a namespace's label: its name, then its note."""
+        d = self.g.nodes[f"netns:{ns}"]
+        return [(ns, NS_FONT, True)] + ([(d["note"], NOTE_FONT, False)] if d.get("note") else [])
+
+    def place_column(self, ns, row, x, in_hub):
+        """Put ns's interfaces (and the hub ends of their cables) side by side; return the width."""
+        if ns == FOLD:
+            self.fold_x = x + 0.9
+            self.boxes[ns] = [x, 0.0, 1.8, 0.0, row]
+            return 1.8
+        slots = []
+        for n in self.shown[ns]:
+            end = self.peer.get(n) if self.peer.get(n) in in_hub else None
+            slots.append((n, end, max(self.items[n].w, self.items[end].w if end else 0)))
+        inner = sum(w for _, _, w in slots) + SLOT_GAP * max(len(slots) - 1, 0)
+        w = max([inner] + [_tw(t, s, b) for t, s, b in self.title_lines(ns)]) + 2 * PAD
+        cx = x + (w - inner) / 2
+        for n, end, sw in slots:
+            for m in (n, end) if end else (n,):
+                self.items[m].x, self.items[m].row = cx + sw / 2, row
+            cx += sw + SLOT_GAP
+        self.boxes[ns] = [x, 0.0, w, 0.0, row]
+        return w
+
+    def legend(self):
+        types = {i.type for i in self.items.values()}
+        labels = [t for t in COLORS if t in types]
+        if any(i.down for i in self.items.values()):
+            labels.append("DOWN")
+        return labels
+
+
+def _master(g, node):
+    d = g.nodes[node]
+    return f"if:{d['netns']}/{d['master']}" if d.get("master") else None
+
+
+def _tint(color, amount=0.82):
+    from matplotlib.colors import to_rgb
+
+    return tuple(c + (1 - c) * amount for c in to_rgb(color))
+
+
+def _render(lay, ax, title):
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
+
+    xlim = (-0.15, lay.W + 0.15)
+    ylim = (lay.ylim[0], lay.ylim[1] + (0.4 if title else 0))
+    fs = 1.0  # font scale: 1 in our own figure, where a data unit is an inch
+    if ax is None:
+        fig = Figure(figsize=(xlim[1] - xlim[0], ylim[1] - ylim[0]), dpi=100)
+        ax = fig.add_axes((0, 0, 1, 1))
+    else:
+        w, h = ax.get_position().size * ax.figure.get_size_inches()
+        fs = min(1.5, w / (xlim[1] - xlim[0]), h / (ylim[1] - ylim[0]))
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    items, g = lay.items, lay.g
+
+    def box(x0, y0, w, h, gid, r=0.12, z=1, **style):
+        p = FancyBboxPatch((x0, y0), w, h, boxstyle=f"round,pad=0,rounding_size={r}", zorder=z, **style)
+        p.set_gid(gid)
+        ax.add_patch(p)
+
+    def line(a, b, down=False, color=COLORS["veth"], lw=2.2, rad=0.0):
+        ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-", connectionstyle=f"arc3,rad={rad}",
+                                     color=DOWN_COLOR if down else color, lw=lw, zorder=2,
+                                     linestyle="--" if down else "-", shrinkA=0, shrinkB=0))
+
+    def title_text(ns, x, y, va, ha="center"):
+        for i, (t, size, bold) in enumerate(lay.title_lines(ns)):
+            dy = i * 0.2 if va == "top" else (len(lay.title_lines(ns)) - 1 - i) * 0.2
+            ax.text(x, y - dy if va == "top" else y + dy, t, fontsize=size * fs, ha=ha, va=va, zorder=4,
+                    weight="bold" if bold else "normal", style="normal" if bold else "italic",
+                    color="#222" if bold else "#666")
+
+    if lay.hub:
+        box(0, -lay.hub_h, lay.W, lay.hub_h, f"netns:{lay.hub}", r=0.2, fc="#fbf5ec", ec="#555", lw=1.4)
+        title_text(lay.hub, PAD, -0.12, "top", ha="left")
+    for ns, (x0, y0, w, h, row) in lay.boxes.items():
+        if ns == FOLD:
+            box(x0, y0, w, h, "fold", fc="white", ec=DOWN_COLOR, lw=1.2, linestyle="--")
+            more = f"… and {len(lay.folded)} more\ncontainers\n({'same shape' if lay.fold_same else 'not drawn'})"
+            ax.text(x0 + w / 2, y0 + h / 2, more, ha="center", va="center", fontsize=8 * fs, color="#555")
+            if lay.fold_bridges:
+                edge = y0 if row == "up" else y0 + h
+                for b in lay.fold_bridges:
+                    line((lay.fold_x, edge), (lay.fold_x, items[b].y), down=True, lw=1.4)
+            continue
+        box(x0, y0, w, h, f"netns:{ns}", fc="#f4f6f9", ec="#555", lw=1.2)
+        if row == "up":
+            title_text(ns, x0 + w / 2, y0 + h - 0.1, "top")
+        else:
+            title_text(ns, x0 + w / 2, y0 + 0.1, "bottom")
+
+    for n, it in items.items():
+        color = DOWN_COLOR if it.down else COLORS[it.type]
+        style = dict(ec=color, lw=1.4, linestyle="--" if it.down else "-")
+        if n in lay.bars:  # a bridge: a wide bar with its name and address on it
+            x0, x1, _ = lay.bars[n]
+            box(x0, it.y - BAR_H / 2, x1 - x0, BAR_H, n, r=0.08, z=3, fc="#e8e8e8" if it.down else color, **style)
+            x, ink = x0 + 0.12, "#444" if it.down else "white"
+            for text, size, bold in [(it.ifname, IF_FONT, True)] + [(s, SUB_FONT, False) for s in it.sub]:
+                ax.text(x, it.y, text, fontsize=size * fs, weight="bold" if bold else "normal",
+                        color=ink, ha="left", va="center", zorder=4)
+                x += _tw(text, size, bold) + 0.1
+            continue
+        box(it.x - it.w / 2, it.y - it.h / 2, it.w, it.h, n, r=0.06, z=3,
+            fc="#f2f2f2" if it.down else _tint(color), **style)
+        top = it.y + it.h / 2 - 0.06
+        ax.text(it.x, top, it.ifname, fontsize=IF_FONT * fs, weight="bold", ha="center", va="top",
+                color="#777" if it.down else "#111", zorder=4)
+        for j, s in enumerate(it.sub):
+            ax.text(it.x, top - 0.17 - 0.14 * j, s, fontsize=SUB_FONT * fs, ha="center", va="top",
+                    color="#777" if it.down or s in ("DOWN", "no carrier") else "#333", zorder=4)
+
+    drawn = set()
+    for u, v, kind in g.edges(data="kind"):
+        if u not in items or v not in items or (u, v, kind) in drawn:
+            continue
+        drawn.add((u, v, kind))
+        a, b = sorted((items[u], items[v]), key=lambda i: i.x)
+        down = a.down or b.down
+        if kind == "veth":
+            same_row = a.row == b.row != "hub" and a.y == b.y
+            line((a.x, a.y), (b.x, b.y), down, rad=(0.35 if a.row == "up" else -0.35) if same_row else 0)
+        elif kind == "port":
+            port, br = (u, v) if v in lay.bars else (v, u)
+            if br in lay.bars:
+                x0, x1, _ = lay.bars[br]
+                p = items[port]
+                target = (min(max(p.x, x0), x1), items[br].y)
+                line((p.x, p.y), target, down, color=COLORS["bridge"], lw=1.6)
+            else:  # a bridge inside a container: ports linked by an arc over the box
+                line((a.x, a.y), (b.x, b.y), down, color=COLORS["bridge"], lw=1.6,
+                     rad=-0.4 if a.row == "up" else 0.4)
+
+    handles = [Patch(fc=_tint(COLORS[t]), ec=COLORS[t], label=t) if t != "DOWN" else
+               Patch(fc="#f2f2f2", ec=DOWN_COLOR, linestyle="--", label="DOWN") for t in lay.legend()]
+    if any(k == "veth" for _, _, k in drawn):
+        handles.append(Line2D([], [], color=COLORS["veth"], lw=2.2, label="veth cable"))
+    if handles:
+        ax.legend(handles=handles, loc="lower left", ncol=len(handles), fontsize=7 * fs, frameon=False,
+                  handlelength=1.4, columnspacing=1.0, borderaxespad=0.1)
+    if title:
+        ax.text(sum(xlim) / 2, ylim[1] - 0.12, title, fontsize=11 * fs, weight="bold", ha="center", va="top")
+    return ax.figure
