@@ -312,14 +312,19 @@ def test_context_manager_destroys_even_on_exception(lab_name, untouched_root):
 def test_spawned_processes_are_killed_on_destroy(lab):
     import os
 
+    from netteach import kernel
+
     lab.add_netns("c1")
-    pid = lab.spawn("c1", "sleep 300")
-    assert os.path.exists(f"/proc/{pid}")
-    assert os.readlink(f"/proc/{pid}/ns/net") == os.readlink(
-        f"/proc/{lab.spawn('c1', ['sleep', '300'])}/ns/net")
+    pids = [lab.spawn("c1", "sleep 300"), lab.spawn("c1", ["sleep", "301"])]
+    starts = [kernel.start_time(p) for p in pids]
+    for pid in pids:  # running, inside c1's namespace
+        assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/run/netns/{lab.kernel_name('c1')}").st_ino
+    lab.kill(pids[1])
+    assert not kernel.alive(pids[1], starts[1])
+    with pytest.raises(nt.Conflict, match="only stops its own"):
+        lab.kill(1)
     lab.destroy()
-    with open(f"/proc/{pid}/stat") if os.path.exists(f"/proc/{pid}") else open(os.devnull) as f:
-        assert f.read().split(")")[-1].split()[:1] in ([], ["Z"])
+    assert not kernel.alive(pids[0], starts[0])
 
 
 def test_labs_lists_owner(lab):
