@@ -86,7 +86,7 @@ class Capabilities:
                 ("user namespaces (rootless)", yes(self.user_namespaces))]
         for feat in WHY:
             if feat in self.features:
-                rows.append((f"kernel: {feat}", ("yes" if self.features[feat] else "no") + f"   {WHY[feat]}"))
+                rows.append((f"kernel: {feat}", f"{'yes' if self.features[feat] else 'no':<4} {WHY[feat]}"))
         if not self.features:
             rows.append(("kernel features", "not probed (needs root)"))
         for tool in TOOLS:

@@ -116,6 +116,7 @@ class Lab:
     # ---- ownership -------------------------------------------------------------------
 
     def _acquire(self):
+        self._check_privileges()
         pid, start = _me()
         with state.locked():
             st = state.load(self.name)
@@ -135,18 +136,25 @@ class Lab:
                                          "which is gone")
                 st.owner_pid, st.owner_start = pid, start
             else:
-                if self.host == "isolated":
-                    self._check_privileges()
                 st = state.LabState(name=self.name, host=self.host, owner_pid=pid, owner_start=start)
             self._st = st
             state.save(st)
         _register_atexit()
         if self.host == "isolated":
-            self._ensure_netns(HOST)
+            try:
+                self._ensure_netns(HOST)
+            except BaseException:
+                if self._st.netns == [self.kernel_name(HOST)]:  # a new lab: leave nothing behind
+                    with state.locked():
+                        teardown(self._st)
+                raise
 
     @staticmethod
     def _check_privileges():
-        if os.geteuid() != 0:
+        from netteach.kernel.features import capabilities
+
+        caps = capabilities()
+        if not (caps["net_admin"] and caps["sys_admin"]):
             raise errors.PermissionDenied(
                 "building a real lab needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN): start "
                 "JupyterLab with the README's command, or run `sudo -E jupyter lab`. "
@@ -226,7 +234,13 @@ class Lab:
         if kns not in self._st.netns:
             self._st.netns.append(kns)
             self._save()
-        kernel.netns_add(kns, alias=self._marker)
+        try:
+            kernel.netns_add(kns, alias=self._marker)
+        except BaseException:
+            if not kernel.netns_exists(kns):  # roll back the intent
+                self._st.netns.remove(kns)
+                self._save()
+            raise
         self._log(f"ip netns add {kns}")
         return True
 

@@ -332,3 +332,22 @@ def test_labs_lists_owner(lab):
     assert len(mine) == 1 and mine[0].alive and mine[0].owner_pid == __import__("os").getpid()
     assert mine[0].namespaces == ["host"]
     assert lab.name in repr(nt.labs())
+
+
+def test_without_privileges_a_clear_error_and_nothing_made(lab_name, untouched_root):
+    """Root with every capability dropped (as in an unprivileged container)."""
+    import shutil
+    import sys
+
+    if not shutil.which("setpriv"):
+        pytest.skip("needs setpriv (util-linux) to drop capabilities")
+    code = ("import netteach as nt\n"
+            "try:\n"
+            f"    nt.Lab({lab_name!r})\n"
+            "except nt.PermissionDenied as e:\n"
+            "    print('DENIED', e)\n")
+    r = subprocess.run(["setpriv", "--inh-caps=-all", "--bounding-set=-all", sys.executable, "-c", code],
+                       capture_output=True, text=True, timeout=30)
+    assert r.stdout.startswith("DENIED") and "README" in r.stdout, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    assert netteach_leftovers(lab_name) == []
