@@ -5,6 +5,8 @@
     ├── InvalidAddress (ValueError)     a bad CIDR, a gateway outside every subnet
     ├── NoSuchNamespace (LookupError)   a namespace the lab does not have
     ├── NoSuchInterface (LookupError)   an interface that is not where it was asked for
+    ├── NoSuchContainer (LookupError)   a DockerHost container that does not exist
+    ├── NoSuchNetwork (LookupError)     a DockerHost network that does not exist
     ├── Conflict                        the request contradicts what already exists
     ├── LabInUse (Conflict)             the lab belongs to another live process
     ├── MissingKernelFeature            the kernel cannot make this kind of object
@@ -40,6 +42,14 @@ class NoSuchNamespace(NetteachError, LookupError):
 
 class NoSuchInterface(NetteachError, LookupError):
     """An interface that does not exist in the namespace named."""
+
+
+class NoSuchContainer(NetteachError, LookupError):
+    """A container name the DockerHost does not have."""
+
+
+class NoSuchNetwork(NetteachError, LookupError):
+    """A network name the DockerHost does not have."""
 
 
 class Conflict(NetteachError):

@@ -98,7 +98,7 @@ def read(spaces: list[tuple[str, object]], lab: str | None = None, notes: dict |
 
 def read_lab(lab) -> Snapshot:
     """The snapshot of one lab: its namespaces under their lab-level names."""
-    return read([(n, lab.kernel_name(n)) for n in lab.namespaces], lab=lab.name)
+    return read([(n, lab.kernel_name(n)) for n in lab.namespaces], lab=lab.name, notes=lab._notes())
 
 
 def inspect_machine(processes: bool = True) -> Snapshot:

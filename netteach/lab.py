@@ -61,6 +61,22 @@ def _me() -> tuple[int, int | None]:
     return os.getpid(), kernel.start_time(os.getpid())
 
 
+def _port(port) -> int:
+    if not isinstance(port, int) or not 1 <= port <= 65535:
+        raise errors.InvalidAddress(f"port {port!r} is not a TCP port number (1-65535)")
+    return port
+
+
+class _Text(str):
+    """A string that a notebook shows as plain lines, not as a quoted repr."""
+
+    def __repr__(self):
+        return str(self)
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(str(self))
+
+
 class Commands(list):
     """The ``ip``/``nft`` commands equivalent to what the lab did, in order.
 
@@ -89,6 +105,10 @@ class Lab:
         with _registry_lock:
             lab = _registry.get(name)
             if lab is not None and not lab._destroyed:
+                if type(lab) is not cls:
+                    raise errors.Conflict(
+                        f"lab {name!r} already exists here as a {type(lab).__name__}; destroy it first "
+                        f"or use another name for the {cls.__name__}")
                 if lab.host != host:
                     raise errors.Conflict(
                         f"lab {name!r} already exists here with host={lab.host!r}; "
@@ -184,6 +204,10 @@ class Lab:
         if self.host == "root":
             out.insert(0, HOST)
         return out
+
+    def _notes(self) -> dict:
+        """{namespace: note} shown in snapshots and pictures (DockerHost names its containers)."""
+        return {}
 
     def _ns(self, netns: str, must_exist: bool = True):
         """Check a lab-level namespace name and return its kernel name."""
@@ -298,22 +322,29 @@ class Lab:
                 return n
         return str(kns)
 
-    def add_veth(self, name: str, peer: str, netns: str = HOST) -> None:
+    def add_veth(self, name: str, peer: str, netns: str = HOST, peer_netns: str | None = None) -> None:
         """``ip link add NAME type veth peer name PEER``: a virtual cable, both ends in ``netns``.
 
-        Move one end elsewhere with :meth:`set_netns`.
+        Move one end elsewhere with :meth:`set_netns`, or make it there at once
+        with ``peer_netns=`` (``... peer name PEER netns PEER_NETNS``).
         """
         names.ifname(name)
         names.ifname(peer)
-        if name == peer:
-            raise errors.InvalidName(f"the two ends of a veth pair need different names, not {name!r} twice")
         kns = self._ns(netns)
+        pkns = kns if peer_netns is None else self._ns(peer_netns)
+        if name == peer and pkns == kns:
+            raise errors.InvalidName(f"the two ends of a veth pair need different names, not {name!r} twice")
         if self._find_veth_pair(kns, name, peer):
             return
-        self._record_root_links(kns, name, peer)
-        kernel.veth_add(kns, name, peer)
-        self._mark_root_links(kns, name, peer)
-        self._log(self._ip(kns, f"link add {name} type veth peer name {peer}"))
+        if pkns != kns and kernel.link_get(pkns, peer) is not None:
+            raise errors.Conflict(f"namespace {peer_netns!r} already has an interface {peer!r}")
+        self._record_root_links(kns, name)
+        self._record_root_links(pkns, peer)
+        kernel.veth_add(kns, name, peer, peer_ns=pkns)
+        self._mark_root_links(kns, name)
+        self._mark_root_links(pkns, peer)
+        where = "" if pkns == kns else f" netns {pkns if pkns else 1}"
+        self._log(self._ip(kns, f"link add {name} type veth peer name {peer}{where}"))
 
     def _record_root_links(self, kns, *ifnames):
         if kns is None:  # outside the lab's namespaces: remember to remove them
@@ -489,6 +520,42 @@ class Lab:
         """``ip netns exec NETNS ping -c COUNT TARGET``: truthy when answered."""
         return probe.ping(netns, self._ns(netns), target, count=count, timeout=timeout)
 
+    def http_get(self, netns: str, address: str, port: int = 80, timeout: float = 2) -> probe.HttpResult:
+        """``curl http://ADDRESS:PORT/`` from inside a namespace: truthy when answered."""
+        kns = self._ns(netns)
+        return probe.http_get_many([(netns, kns, str(names.address(address)), int(port))], timeout)[0]
+
+    def serve(self, netns: str, port: int = 80, name: str | None = None) -> int:
+        """Start a small web server inside a namespace (answers ``hello from NAME``); returns its pid.
+
+        Waits until it listens. The lab stops it on destroy() (or ``lab.kill(pid)``).
+        """
+        import sys
+        import time
+
+        self._ns(netns)
+        port = _port(port)
+        pid = self.spawn(netns, [sys.executable, "-m", "netteach.programs.http_server", str(port),
+                                 name or netns])
+        self._wait_listening(pid, port)
+        return pid
+
+    def _wait_listening(self, pid: int, port: int, timeout: float = 10):
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not kernel.listening(pid, port):
+            info = next(p for p in self._st.procs if p["pid"] == pid)
+            if not kernel.alive(pid, info["start"]) or time.monotonic() > deadline:
+                self.kill(pid)
+                raise errors.Conflict(f"the server for port {port} did not start (is the port "
+                                      "already in use in that namespace?)")
+            time.sleep(0.005)
+
+    def nft(self, netns: str = HOST, what: str = "ruleset") -> str:
+        """``nft list ruleset`` inside a namespace (or ``what="chain ip filter FORWARD"``)."""
+        return _Text(kernel.nft_list(self._ns(netns), what))
+
     def spawn(self, netns: str, command, log: str | None = None) -> int:
         """Start a long-running process inside a namespace; the lab stops it on destroy().
 
@@ -606,6 +673,8 @@ def _remove_path(path: str):
     else:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+    with contextlib.suppress(OSError):  # /etc/netns itself, once empty, as before netteach
+        os.rmdir(os.path.dirname(path))
 
 
 class LabInfo(tuple):

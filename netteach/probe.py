@@ -93,3 +93,49 @@ def ping(label: str, kns, target: str, count: int = 1, timeout: float = 1) -> Pi
     argv = ["ping", "-n", "-c", str(count), "-W", str(timeout), "-i", "0.2", str(target)]
     rc, out, err = kernel.run(kns, argv, timeout=count * 0.2 + timeout + 5)
     return parse_ping(rc, out, err, label, str(target))
+
+
+@dataclass
+class HttpResult:
+    """The outcome of an HTTP GET: truthy when a response came back."""
+
+    source: str
+    target: str
+    port: int
+    status: int | None
+    body: str
+    error: str | None
+
+    def __bool__(self):
+        return self.status is not None
+
+    def __repr__(self):
+        if self:
+            return f"<HttpResult {self.source} -> {self.target}:{self.port}: {self.status} {self.body.strip()!r}>"
+        return f"<HttpResult {self.source} -> {self.target}:{self.port}: failed ({self.error})>"
+
+
+def http_get_many(jobs: list[tuple], timeout: float = 2.0) -> list[HttpResult]:
+    """``(label, kns, address, port)`` each: ``GET /`` from inside ``kns``, all in parallel."""
+    raw = kernel.tcp_requests(
+        [(kns, addr, port, f"GET / HTTP/1.0\r\nHost: {addr}:{port}\r\n\r\n".encode())
+         for _, kns, addr, port in jobs], timeout=timeout)
+    out = []
+    for (label, _, addr, port), r in zip(jobs, raw):
+        status, body, error = None, "", r["error"]
+        head, _, rest = r["data"].decode(errors="replace").partition("\r\n\r\n")
+        m = re.match(r"HTTP/\d\.\d (\d{3})", head)
+        if m:
+            status, body = int(m.group(1)), rest
+        elif r["connected"] and error is None:
+            error = "connected, but no HTTP answer"
+        out.append(HttpResult(label, str(addr), int(port), status, body, error))
+    return out
+
+
+def ping_many(jobs: list[tuple], count: int = 1, timeout: float = 1) -> list[PingResult]:
+    """``(label, kns, target)`` each: ping from inside ``kns``, all at once."""
+    kernel.procs.require_tool("ping", "iputils-ping")
+    argv = ["ping", "-n", "-c", str(count), "-W", str(timeout), "-i", "0.2"]
+    raw = kernel.run_many([(kns, argv + [str(t)]) for _, kns, t in jobs], timeout=count * 0.2 + timeout + 5)
+    return [parse_ping(rc, out, err, label, str(t)) for (label, _, t), (rc, out, err) in zip(jobs, raw)]

@@ -19,7 +19,8 @@ import errno
 
 from netteach import errors
 from netteach.kernel import netns as _netns
-from netteach.kernel.procs import alive, kill, run, spawn, start_time, sysctl_get, sysctl_set  # noqa: F401
+from netteach.kernel.procs import alive, kill, run, run_many, spawn, start_time, sysctl_get, sysctl_set  # noqa: F401
+from netteach.kernel.sockets import listening, tcp_requests  # noqa: F401
 from netteach.kernel.worker import call as _call
 
 
@@ -258,3 +259,23 @@ def nsids(ns, others: list) -> dict:
                 out[i] = other
         return out
     return _call(work)
+
+
+# ---- nftables ---------------------------------------------------------------------
+
+def nft(ns, script: str) -> None:
+    """``nft -f -`` inside ``ns``: one atomic transaction; its error text if refused."""
+    from netteach.kernel.procs import require_tool
+
+    require_tool("nft", "nftables")
+    rc, out, err = run(ns, ["nft", "-f", "-"], input=script)
+    if rc != 0:
+        raise errors.KernelError(f"nft refused the rules: {err.strip() or out.strip()}")
+
+
+def nft_list(ns, what: str = "ruleset") -> str:
+    """``nft list ruleset`` (or ``"chain ip filter FORWARD"``, ``"table ip nat"``) inside ``ns``."""
+    rc, out, err = run(ns, ["nft", "list", *what.split()])
+    if rc != 0:
+        raise errors.NoSuchInterface(f"nft list {what}: {err.strip()}")
+    return out

@@ -49,6 +49,25 @@ def run(ns, argv: list[str], timeout: float = 10, input: str | None = None):
     return p.returncode, p.stdout, p.stderr
 
 
+def run_many(jobs: list[tuple], timeout: float = 10) -> list[tuple]:
+    """Run several ``(ns, argv)`` at once; returns their (returncode, stdout, stderr) in order."""
+    procs = []
+    for ns, argv in jobs:
+        procs.append(subprocess.Popen(in_ns(ns, argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    out = []
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        try:
+            o, e = p.communicate(timeout=max(0.1, deadline - time.monotonic()))
+            out.append((p.returncode, o, e))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            o, e = p.communicate()
+            out.append((124, o, e + f"timed out after {timeout} s"))
+    return out
+
+
 def start_time(pid: int) -> int | None:
     """The process's start time in clock ticks (tells a pid from a reused pid)."""
     try:

@@ -1,0 +1,756 @@
+"""``DockerHost``: a lab that does to the network what ``dockerd`` does.
+
+>>> import netteach as nt
+>>> dh = nt.DockerHost("demo")                                 # doctest: +SKIP
+>>> web = dh.run("web", publish={8080: 80}, serve=80)          # docker run -d -p 8080:80 ...
+>>> dh.network_create("backend", subnet="10.10.0.0/24")        # docker network create ...
+>>> db = dh.run("db", network="backend")
+>>> dh.http_get("internet", "host", 8080)
+<HttpResult internet -> 198.51.100.2:8080: 200 'hello from web (you are 198.51.100.1)'>
+>>> dh.reachability()
+>>> dh.destroy()
+
+The host is a fresh Docker host, inside its own namespace: bridge ``docker0``
+172.17.0.1/16, ``net.ipv4.ip_forward=1``, Docker's nftables chains (classic
+layout, see :mod:`netteach.dockerrules`), and an uplink ``eth0``
+198.51.100.2/24 to an ``internet`` namespace (198.51.100.1, plus a "server" at
+203.0.113.10) that stands in for the outside world, so no packet ever leaves
+the lab. Documentation address ranges (RFC 5737) are used for everything
+outside.
+
+What is reproduced: bridges and veths named as Docker names them, IPAM
+(lowest free address, freed ones reused), MACs 02:42:<ip> (Docker <= 27),
+gateway and default route, masquerade, ``-p`` with DNAT in PREROUTING and
+OUTPUT, the filter accept, the hairpin masquerade and a userland proxy
+process (``docker-proxy``), user-defined networks with name resolution and
+isolation (DOCKER-ISOLATION-STAGE-1/2), ``host``, ``none`` and
+``container:<x>`` modes. Deliberate differences: names on user-defined
+networks resolve through the container's ``/etc/hosts`` (written by netteach)
+instead of Docker's embedded DNS server at 127.0.0.11 (resolv.conf still
+names it, as Docker's does); TCP ports only; no IPv6.
+
+Introduced in notebooks/03_configuration.ipynb.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import secrets
+import sys
+
+from netteach import dockerrules, errors, kernel, names, probe
+from netteach.lab import HOST, Lab, _port, _Text
+
+INTERNET = "internet"
+UPLINK = ("198.51.100.2/24", "198.51.100.1/24")  # host eth0, internet eth0 (RFC 5737 TEST-NET-2)
+INTERNET_SERVER = "203.0.113.10/24"  # "a server on the internet" (TEST-NET-3)
+DEFAULT_NET = ("bridge", "docker0", "172.17.0.0/16")
+RESERVED_RANGES = ["198.51.100.0/24", "203.0.113.0/24", "127.0.0.0/8"]
+_NETNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+
+HOSTS_HEAD = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+              "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
+              "ff02::2\tip6-allrouters\n")
+
+
+def docker_mac(ip: str) -> str:
+    """The MAC Docker (up to 27.x) derives from a container's IPv4 address.
+
+    >>> docker_mac("172.17.0.2")
+    '02:42:ac:11:00:02'
+    """
+    return "02:42:" + ":".join(f"{b:02x}" for b in ipaddress.ip_address(ip).packed)
+
+
+class DockerHost(Lab):
+    """A lab set up like a fresh Docker host; ``run``/``network_*`` act like the docker CLI."""
+
+    def __init__(self, name: str, host: str = "isolated"):
+        if getattr(self, "_reattached", False):
+            return
+        if host != "isolated":
+            raise errors.InvalidName("a DockerHost always lives in its own namespace (host='isolated'); "
+                                     "it never changes the machine's real Docker setup")
+        super().__init__(name, host)
+        kind = self._st.extra.setdefault("kind", "docker")
+        if kind != "docker":
+            raise errors.Conflict(f"lab {name!r} is a plain Lab; destroy it (or use another name) "
+                                  "to make a DockerHost")
+        self._setup_host()
+
+    # ---- the model (kept in the lab's state file, so a taken-over host keeps it) -----
+
+    @property
+    def _d(self) -> dict:
+        return self._st.extra.setdefault("docker", {"networks": {}, "containers": {}})
+
+    @property
+    def _nets(self) -> dict:
+        return self._d["networks"]
+
+    @property
+    def _ctrs(self) -> dict:
+        return self._d["containers"]
+
+    def _host(self):
+        return self.kernel_name(HOST)
+
+    def _setup_host(self):
+        """docker0, ip_forward, Docker's chains, and the uplink to the internet (idempotent)."""
+        name, bridge, subnet = DEFAULT_NET
+        if name not in self._nets:
+            self._nets[name] = {"id": secrets.token_hex(32), "bridge": bridge, "subnet": subnet,
+                                "gateway": "172.17.0.1", "default": True}
+            self._save()
+        self.add_bridge(bridge)
+        self.add_addr(HOST, bridge, "172.17.0.1/16")
+        self.set_up(HOST, bridge)
+        self.sysctl(HOST, "net.ipv4.ip_forward", 1)
+        self.add_netns(INTERNET)
+        self.add_veth("eth0", "eth0", peer_netns=INTERNET)
+        self.add_addr(HOST, "eth0", UPLINK[0])
+        self.add_addr(INTERNET, "eth0", UPLINK[1])
+        self.add_addr(INTERNET, "eth0", INTERNET_SERVER)
+        self.set_up(HOST, "eth0")
+        self.set_up(INTERNET, "eth0")
+        self.add_route(HOST, "default", via=UPLINK[1].split("/")[0])
+        self._write_files(HOST, hosts=HOSTS_HEAD, resolv=f"nameserver {UPLINK[1].split('/')[0]}\n")
+        self._apply_rules()
+
+    def draw(self, **kwargs):
+        """The picture of the Docker host: bridges, containers around it, veth cables, the internet."""
+        kwargs.setdefault("title", f"Docker host {self.name!r}")
+        return super().draw(**kwargs)
+
+    def _notes(self) -> dict:
+        notes = {INTERNET: "the internet (stand-in)", HOST: "Docker host"}
+        for cname, c in self._ctrs.items():
+            if c["netns"] == cname:
+                notes[cname] = f"container ({c['mode']})"
+        return notes
+
+    # ---- files under /etc/netns/<ns>/ that `ip netns exec` shows as /etc/... -----------
+
+    def _write_files(self, netns: str, hosts: str, resolv: str):
+        d = f"/etc/netns/{self.kernel_name(netns)}"
+        if d not in self._st.files:
+            self._st.files.append(d)
+            self._save()
+        os.makedirs(d, exist_ok=True)
+        for fname, text in (("hosts", hosts), ("resolv.conf", resolv)):
+            with open(os.path.join(d, fname), "w") as f:
+                f.write(text)
+
+    def _remove_files(self, netns: str):
+        from netteach.lab import _remove_path
+
+        d = f"/etc/netns/{self.kernel_name(netns)}"
+        _remove_path(d)
+        if d in self._st.files:
+            self._st.files.remove(d)
+
+    def _user_net(self, network: str) -> bool:
+        return not self._nets[network].get("default")
+
+    def _refresh_names(self, cnames):
+        """Rewrite hosts/resolv.conf of these containers from the model."""
+        for cname in cnames:
+            c = self._ctrs.get(cname)
+            if c is None or c["netns"] != cname:
+                continue  # host/container: modes use another namespace's files
+            lines = [HOSTS_HEAD]
+            eps = c["endpoints"]
+            if eps:
+                first = next(iter(eps.values()))
+                lines.append(f"{first['ip']}\t{c['hostname']}\n")
+            peers = []
+            for net, ep in eps.items():
+                if not self._user_net(net):
+                    continue  # the default bridge has no name resolution
+                for other, oc in self._ctrs.items():
+                    if other != cname and net in oc["endpoints"]:
+                        peers.append(f"{oc['endpoints'][net]['ip']}\t{other}\n")
+            if peers:
+                lines.append("# names Docker's embedded DNS (127.0.0.11) answers on user-defined networks:\n")
+                lines += sorted(set(peers))
+            for hname, hip in (c.get("add_host") or {}).items():
+                lines.append(f"{hip}\t{hname}\n")
+            if any(self._user_net(n) for n in eps):
+                resolv = "nameserver 127.0.0.11\noptions ndots:0\n"
+            else:
+                servers = c.get("dns") or [UPLINK[1].split("/")[0]]
+                resolv = "".join(f"nameserver {s}\n" for s in servers)
+            self._write_files(cname, "".join(lines), resolv)
+
+    def _peers_of(self, cname) -> set:
+        nets = set(self._ctrs.get(cname, {}).get("endpoints", {}))
+        return {o for o, oc in self._ctrs.items() if nets & set(oc["endpoints"])}
+
+    # ---- firewall ---------------------------------------------------------------------
+
+    def _apply_rules(self):
+        nets = [dockerrules.Net(n["bridge"], n["subnet"]) for n in self._nets.values()]
+        ports = []
+        for c in self._ctrs.values():
+            for host_port, cport in c.get("ports", {}).items():
+                net, ep = next(iter(c["endpoints"].items()))
+                ports.append(dockerrules.Port(int(host_port), ep["ip"], cport, self._nets[net]["bridge"]))
+        script = dockerrules.rules(nets, ports)
+        if script != self._d.get("rules"):
+            kernel.nft(self._host(), script)
+            self._d["rules"] = script
+            self._save()
+            self._log(f"nft -f - <<'EOF'  # inside {self._host()}: Docker's chains, rewritten\n"
+                      f"{script}EOF")
+
+    def rules(self, chain: str | None = None) -> str:
+        """Docker's nftables rules in the host: all, or one chain (``"FORWARD"``, ``"DOCKER"``, ``"POSTROUTING"``...)."""
+        if chain is None:
+            return self.nft(HOST)
+        for table, c, _ in dockerrules.CHAINS:
+            if c == chain:
+                found = [t for t, cc, _ in dockerrules.CHAINS if cc == chain]
+                return _Text("".join(self.nft(HOST, f"chain ip {t} {chain}") for t in found))
+        raise errors.NoSuchInterface(f"no chain {chain!r}; Docker's are: "
+                                     + ", ".join(sorted({c for _, c, _ in dockerrules.CHAINS})))
+
+    # ---- networks ---------------------------------------------------------------------
+
+    def _net(self, network: str) -> dict:
+        if network not in self._nets:
+            raise errors.NoSuchNetwork(f"network {network!r} not found (docker: Error response from "
+                                       f"daemon: network {network} not found); it has: "
+                                       f"{', '.join(self._nets)} - create it with "
+                                       f"dh.network_create({network!r})")
+        return self._nets[network]
+
+    def _free_subnet(self) -> str:
+        for x in range(18, 32):
+            cand = f"172.{x}.0.0/16"
+            if not self._overlap(ipaddress.ip_network(cand)):
+                return cand
+        for x in range(0, 256, 16):
+            cand = f"192.168.{x}.0/20"
+            if not self._overlap(ipaddress.ip_network(cand)):
+                return cand
+        raise errors.Conflict("no free address pool left for a new network; give subnet=")
+
+    def _overlap(self, net) -> str | None:
+        for name, n in self._nets.items():
+            if net.overlaps(ipaddress.ip_network(n["subnet"])):
+                return name
+        for r in RESERVED_RANGES:
+            if net.overlaps(ipaddress.ip_network(r)):
+                return f"the lab's {'internet' if not r.startswith('127') else 'loopback'} range {r}"
+        return None
+
+    def network_create(self, name: str, subnet: str | None = None, gateway: str | None = None) -> str:
+        """``docker network create [--subnet S] [--gateway G] NAME``: a user-defined bridge.
+
+        Returns the bridge's name (``br-`` + the first 12 hex digits of the network id).
+        """
+        self._alive()
+        if not isinstance(name, str) or not _NETNAME.match(name):
+            raise errors.InvalidName(f"network name {name!r} is not allowed: letters, digits, '_', '.', '-'")
+        if name in ("host", "none"):
+            raise errors.Conflict(f"{name!r} is a pre-defined network mode, not a network you can create")
+        want_subnet = None
+        if subnet is not None:
+            try:
+                want_subnet = ipaddress.ip_network(subnet)
+            except ValueError:
+                raise errors.InvalidAddress(f"subnet {subnet!r} is not a network like '10.10.0.0/24' "
+                                            "(host bits must be zero)") from None
+            if want_subnet.version != 4 or want_subnet.prefixlen > 30:
+                raise errors.InvalidAddress(f"subnet {subnet!r}: use an IPv4 network of /30 or larger")
+        if name in self._nets:
+            n = self._nets[name]
+            if (want_subnet is None or str(want_subnet) == n["subnet"]) and gateway in (None, n["gateway"]):
+                return n["bridge"]
+            raise errors.Conflict(f"network with name {name} already exists (subnet {n['subnet']})")
+        net = want_subnet or ipaddress.ip_network(self._free_subnet())
+        other = self._overlap(net)
+        if other:
+            raise errors.Conflict(f"subnet {net} overlaps {other if other.startswith('the') else 'network ' + repr(other)}"
+                                  " (docker: Pool overlaps with other one on this address space)")
+        gw = ipaddress.ip_address(gateway) if gateway else next(net.hosts())
+        if gw not in net or gw in (net.network_address, net.broadcast_address):
+            raise errors.InvalidAddress(f"gateway {gw} is not a usable address of {net}")
+        nid = secrets.token_hex(32)
+        bridge = "br-" + nid[:12]
+        self._nets[name] = {"id": nid, "bridge": bridge, "subnet": str(net), "gateway": str(gw)}
+        self._save()
+        try:
+            self.add_bridge(bridge)
+            self.add_addr(HOST, bridge, f"{gw}/{net.prefixlen}")
+            self.set_up(HOST, bridge)
+            self._apply_rules()
+        except BaseException:
+            self._nets.pop(name, None)
+            self._save()
+            self.delete_link(HOST, bridge)
+            raise
+        return bridge
+
+    def network_rm(self, name: str) -> None:
+        """``docker network rm NAME``: refused while containers are attached, like Docker."""
+        n = self._net(name)
+        if n.get("default"):
+            raise errors.Conflict(f"{name} is a pre-defined network and cannot be removed")
+        users = [c for c, cc in self._ctrs.items() if name in cc["endpoints"]]
+        if users:
+            raise errors.Conflict(f"error while removing network: network {name} id {n['id'][:12]} has "
+                                  f"active endpoints ({', '.join(users)}) - dh.network_disconnect or dh.rm them first")
+        self.delete_link(HOST, n["bridge"])
+        del self._nets[name]
+        self._save()
+        self._apply_rules()
+
+    def networks(self):
+        """``docker network ls`` (plus subnet and gateway)."""
+        rows = [("NETWORK ID", "NAME", "DRIVER", "BRIDGE", "SUBNET", "GATEWAY")]
+        rows.append(("-", "host", "host", "-", "-", "-"))
+        rows.append(("-", "none", "null", "-", "-", "-"))
+        for name, n in self._nets.items():
+            rows.append((n["id"][:12], name, "bridge", n["bridge"], n["subnet"], n["gateway"]))
+        return _table(rows)
+
+    # ---- containers ----------------------------------------------------------------------
+
+    def _ctr(self, name: str) -> dict:
+        if name not in self._ctrs:
+            raise errors.NoSuchContainer(f"no such container: {name!r} (it has: "
+                                         f"{', '.join(self._ctrs) or 'none'}) - start it with dh.run({name!r})")
+        return self._ctrs[name]
+
+    def _allocate(self, network: str, want: str | None) -> str:
+        n = self._nets[network]
+        net = ipaddress.ip_network(n["subnet"])
+        taken = {n["gateway"]} | {c["endpoints"][network]["ip"] for c in self._ctrs.values()
+                                  if network in c["endpoints"]}
+        if want is not None:
+            ip = names.address(want)
+            if ip not in net or ip in (net.network_address, net.broadcast_address):
+                raise errors.InvalidAddress(f"no configured subnet contains IP address {ip} "
+                                            f"(network {network} is {net})")
+            if str(ip) in taken:
+                who = next((c for c, cc in self._ctrs.items()
+                            if cc["endpoints"].get(network, {}).get("ip") == str(ip)), "the gateway")
+                raise errors.Conflict(f"address {ip} is already in use on {network} (by {who})")
+            return str(ip)
+        for ip in net.hosts():  # Docker's IPAM: the lowest free address, so freed ones are reused
+            if str(ip) not in taken:
+                return str(ip)
+        raise errors.Conflict(f"no available IPv4 addresses on network {network} ({net})")
+
+    def run(self, name: str, network: str = "bridge", publish: dict | None = None, ip: str | None = None,
+            mac: str | None = None, serve: int | None = None, dns: list | None = None,
+            hostname: str | None = None, add_host: dict | None = None) -> "Container":
+        """``docker run -d --name NAME [--network N] [-p H:C] [--ip] [--mac-address] ...``.
+
+        ``network`` is ``"bridge"`` (default), a user-defined network, ``"host"``,
+        ``"none"`` or ``"container:<name>"``. ``publish={8080: 80}`` is ``-p 8080:80``.
+        ``serve=80`` starts a small web server on port 80 inside. Running the same
+        cell again returns the running container.
+        """
+        self._alive()
+        names.netns(name)
+        if name in (HOST, INTERNET):
+            raise errors.Conflict(f"{name!r} is a name the lab uses for itself; pick another container name")
+        spec = {"network": network, "publish": {str(k): v for k, v in (publish or {}).items()},
+                "ip": ip, "mac": mac, "serve": serve, "dns": list(dns or []), "hostname": hostname,
+                "add_host": dict(add_host or {})}
+        if name in self._ctrs:
+            if self._ctrs[name]["spec"] == spec:
+                return Container(self, name)
+            raise errors.Conflict(f'the container name "{name}" is already in use by a container with '
+                                  f"other options - remove it first with dh.rm({name!r})")
+        mode, netns = self._mode(network)
+        ports = self._check_publish(publish, mode)
+        if serve is not None:
+            _port(serve)
+        if ip is not None and (mode != "bridge" or not self._user_net(network)):
+            raise errors.InvalidAddress("user specified IP address is supported on user defined networks only")
+        if mac is not None and (not isinstance(mac, str) or not _MAC.match(mac.lower())):
+            raise errors.InvalidAddress(f"{mac!r} is not a MAC address like '02:42:ac:11:00:99'")
+        for server in spec["dns"]:
+            names.address(server)
+        for hip in spec["add_host"].values():
+            names.address(hip)
+        if hostname is not None:
+            names.netns(hostname)
+        cid = secrets.token_hex(32)
+        c = {"id": cid, "mode": mode if mode != "bridge" else network, "netns": netns or name,
+             "endpoints": {}, "ports": ports, "hostname": hostname or cid[:12], "dns": spec["dns"],
+             "add_host": spec["add_host"], "spec": spec, "server": None, "proxies": []}
+        self._ctrs[name] = c
+        self._save()
+        try:
+            if netns is None:  # a namespace of its own
+                self._ensure_netns(name)
+                kernel.link_set(self.kernel_name(name), "lo", up=True)
+                self._log(self._ip(self.kernel_name(name), "link set lo up"))
+                if mode == "bridge":
+                    self._attach(name, network, ip, mac, default_route=True)
+            self._refresh_names(self._peers_of(name) | {name})
+            if ports:
+                self._apply_rules()
+                for host_port, cport in ports.items():
+                    pid = self.spawn(HOST, [sys.executable, "-m", "netteach.programs.docker_proxy",
+                                            host_port, c["endpoints"][network]["ip"], str(cport)])
+                    c["proxies"].append(pid)
+                    self._save()
+                    self._wait_listening(pid, int(host_port))
+            if serve is not None:
+                c["server"] = self.serve(c["netns"], serve, name=name)
+                self._save()
+        except BaseException:
+            self._remove_container(name)
+            raise
+        return Container(self, name)
+
+    def _mode(self, network: str):
+        """(mode, namespace to share or None)."""
+        if network == "host":
+            return "host", HOST
+        if network == "none":
+            return "none", None
+        if isinstance(network, str) and network.startswith("container:"):
+            other = network.split(":", 1)[1]
+            return f"container:{other}", self._ctr(other)["netns"]
+        if isinstance(network, str) and network in self._nets:
+            return "bridge", None
+        if isinstance(network, str) and ":" in network:
+            raise errors.InvalidName(f"network mode {network!r} does not exist; use 'bridge', 'host', "
+                                     "'none', 'container:<name>' or a network's name")
+        self._net(network)  # raises NoSuchNetwork
+
+    def _check_publish(self, publish, mode) -> dict:
+        if not publish:
+            return {}
+        if mode != "bridge":
+            raise errors.Conflict(f"publish only works on bridge networks; with network mode {mode!r} "
+                                  "there is nothing to publish (docker ignores or refuses -p there)")
+        used = {hp: c for c, cc in self._ctrs.items() for hp in cc["ports"]}
+        out = {}
+        for hp, cp in publish.items():
+            _port(hp), _port(cp)
+            if str(hp) in used:
+                raise errors.Conflict(f"Bind for 0.0.0.0:{hp} failed: port is already allocated "
+                                      f"(published by {used[str(hp)]!r})")
+            out[str(hp)] = cp
+        return out
+
+    def _attach(self, cname: str, network: str, ip=None, mac=None, default_route=False):
+        """The endpoint: veth with its host end on the network's bridge, eth<N> inside, address, route."""
+        n = self._net(network)
+        c = self._ctrs[cname]
+        host, ckns = self._host(), self.kernel_name(cname)
+        ifname = f"eth{len(c['endpoints'])}"
+        while any(e["ifname"] == ifname for e in c["endpoints"].values()):
+            ifname = f"eth{int(ifname[3:]) + 1}"
+        addr = self._allocate(network, ip)
+        prefix = ipaddress.ip_network(n["subnet"]).prefixlen
+        mac = (mac or docker_mac(addr)).lower()
+        veth = "veth" + secrets.token_hex(4)[:7]
+        c["endpoints"][network] = {"ip": addr, "mac": mac, "ifname": ifname, "veth": veth,
+                                   "gateway": default_route}
+        self._save()
+        kernel.veth_add(host, veth, ifname, peer_ns=ckns)
+        kernel.link_set(host, veth, master=n["bridge"], up=True)
+        kernel.link_set(ckns, ifname, mac=mac, up=True)
+        kernel.addr_add(ckns, ifname, addr, prefix)
+        self._log(self._ip(host, f"link add {veth} type veth peer name {ifname} netns {ckns}"))
+        self._log(self._ip(host, f"link set {veth} master {n['bridge']} up"))
+        self._log(self._ip(ckns, f"link set {ifname} address {mac} up"))
+        self._log(self._ip(ckns, f"addr add {addr}/{prefix} dev {ifname}"))
+        if default_route:
+            kernel.route_add(ckns, "0.0.0.0/0", via=n["gateway"])
+            self._log(self._ip(ckns, f"route add default via {n['gateway']}"))
+
+    def _detach(self, cname: str, network: str):
+        c = self._ctrs[cname]
+        ep = c["endpoints"].pop(network)
+        if kernel.link_delete(self._host(), ep["veth"]):
+            self._log(self._ip(self._host(), f"link delete {ep['veth']}"))
+        if ep.get("gateway") and c["endpoints"]:  # Docker moves the default route to another network
+            net, other = next(iter(c["endpoints"].items()))
+            other["gateway"] = True
+            kernel.route_add(self.kernel_name(cname), "0.0.0.0/0", via=self._nets[net]["gateway"])
+            self._log(self._ip(self.kernel_name(cname), f"route add default via {self._nets[net]['gateway']}"))
+        self._save()
+
+    def network_connect(self, network: str, container: str) -> None:
+        """``docker network connect NETWORK CONTAINER``: one more interface (eth1, ...) on that network."""
+        self._net(network)
+        c = self._ctr(container)
+        if c["netns"] != container or c["mode"] == "none":
+            raise errors.Conflict(f"container {container!r} uses network mode {c['mode']!r}; only "
+                                  "containers on bridge networks can be connected to more networks")
+        if network in c["endpoints"]:
+            return
+        self._attach(container, network)
+        self._refresh_names(self._peers_of(container) | {container})
+
+    def network_disconnect(self, network: str, container: str) -> None:
+        """``docker network disconnect NETWORK CONTAINER``."""
+        self._net(network)
+        c = self._ctr(container)
+        if network not in c["endpoints"]:
+            raise errors.Conflict(f"container {container!r} is not connected to network {network!r}")
+        if c["ports"] and next(iter(c["endpoints"])) == network:
+            raise errors.Conflict(f"container {container!r} publishes ports through {network!r}; "
+                                  "remove the container instead")
+        peers = self._peers_of(container)
+        self._detach(container, network)
+        self._refresh_names(peers | {container})
+
+    def _remove_container(self, name: str):
+        c = self._ctrs.get(name)
+        if c is None:
+            return
+        for pid in ([c["server"]] if c.get("server") else []) + list(c.get("proxies", [])):
+            if any(p["pid"] == pid for p in self._st.procs):
+                self.kill(pid)
+        peers = self._peers_of(name) - {name}
+        for network in list(c["endpoints"]):
+            ep = c["endpoints"].pop(network)
+            kernel.link_delete(self._host(), ep["veth"])
+            self._log(self._ip(self._host(), f"link delete {ep['veth']}"))
+        del self._ctrs[name]
+        self._save()
+        if c["netns"] == name:
+            kns = self.kernel_name(name)
+            if kns in self._st.netns:
+                kernel.netns_delete(kns)
+                self._st.netns.remove(kns)
+                self._log(f"ip netns delete {kns}")
+            self._remove_files(name)
+            self._save()
+        if c["ports"]:
+            self._apply_rules()
+        self._refresh_names(peers)
+
+    def rm(self, name: str) -> None:
+        """``docker rm -f NAME``: stop its processes, remove its namespace, free its addresses."""
+        self._ctr(name)
+        users = [o for o, oc in self._ctrs.items() if oc["mode"] == f"container:{name}"]
+        if users:
+            raise errors.Conflict(f"containers {', '.join(users)} share {name!r}'s network namespace "
+                                  f"(network='container:{name}'); remove them first")
+        self._remove_container(name)
+
+    # ---- looking at it -------------------------------------------------------------------
+
+    def containers(self) -> list[str]:
+        return list(self._ctrs)
+
+    def _kns_of(self, who: str):
+        """Kernel namespace of a container, "host" or "internet"."""
+        if who in (HOST, INTERNET):
+            return self.kernel_name(who)
+        return self.kernel_name(self._ctr(who)["netns"])
+
+    def exec(self, netns: str, command, timeout: float = 10, input: str | None = None):
+        """``docker exec CONTAINER COMMAND`` (also ``"host"`` and ``"internet"``)."""
+        if netns in self._ctrs:
+            return probe.run(netns, self._kns_of(netns), command, timeout=timeout, input=input)
+        return super().exec(netns, command, timeout=timeout, input=input)
+
+    def _addresses(self, who: str) -> list[tuple[str | None, str]]:
+        """[(network, ip)] by which ``who`` can be addressed."""
+        if who == HOST:
+            return [(None, UPLINK[0].split("/")[0])]
+        if who == INTERNET:
+            return [(None, INTERNET_SERVER.split("/")[0])]
+        c = self._ctr(who)
+        if c["mode"] == "host":
+            return self._addresses(HOST)
+        if c["mode"].startswith("container:"):
+            return self._addresses(c["mode"].split(":", 1)[1])
+        return [(n, ep["ip"]) for n, ep in c["endpoints"].items()]
+
+    def _target(self, src: str, dst: str) -> str | None:
+        """The address ``src`` would use for ``dst``: its address on a shared network, else its first
+        one; None if ``dst`` has no address (network none)."""
+        try:
+            return str(ipaddress.ip_address(dst))
+        except ValueError:
+            pass
+        addrs = self._addresses(dst)
+        mine = {n for n, _ in self._addresses(src)} if src in self._ctrs else set()
+        for n, a in addrs:
+            if n in mine:
+                return a
+        return addrs[0][1] if addrs else None
+
+    def _require_target(self, src, dst) -> str:
+        target = self._target(src, dst)
+        if target is None:
+            raise errors.Conflict(f"container {dst!r} has no address (network mode none): nothing can reach it")
+        return target
+
+    def ping(self, src: str, dst: str, count: int = 1, timeout: float = 1) -> probe.PingResult:
+        """``docker exec SRC ping DST``: DST is a container, "host", "internet" or an address."""
+        return probe.ping(src, self._kns_of(src), self._require_target(src, dst), count=count, timeout=timeout)
+
+    def http_get(self, src: str, dst: str, port: int = 80, timeout: float = 2) -> probe.HttpResult:
+        """``curl http://DST:PORT/`` from SRC (a container, "host" or "internet")."""
+        return probe.http_get_many([(src, self._kns_of(src), self._require_target(src, dst), _port(port))],
+                                   timeout)[0]
+
+    def reachability(self, timeout: float = 1) -> "Reachability":
+        """Who can reach whom: ping between every pair, and HTTP to every served or published port."""
+        who = list(self._ctrs) + [HOST, INTERNET]
+        from concurrent.futures import ThreadPoolExecutor
+
+        pings = [(s, d) for s in who for d in who if s != d and self._target(s, d) is not None]
+        no_address = {(s, d): False for s in who for d in who if s != d and self._target(s, d) is None}
+        services = []  # (column label, dst, port)
+        for cname, c in self._ctrs.items():
+            if c["spec"]["serve"] and self._addresses(cname):
+                services.append((f"{cname}:{c['spec']['serve']}", cname, c["spec"]["serve"]))
+        for cname, c in self._ctrs.items():
+            for hp in c["ports"]:
+                services.append((f"host:{hp}", HOST, int(hp)))
+        http_jobs = [(s, label, dst, port) for s in who for label, dst, port in services]
+        with ThreadPoolExecutor(1) as pool:  # pings (processes) and TCP (sockets) at the same time
+            pinging = pool.submit(probe.ping_many, [(s, self._kns_of(s), self._target(s, d)) for s, d in pings],
+                                  timeout=timeout)
+            http_res = probe.http_get_many([(s, self._kns_of(s), self._target(s, dst), port)
+                                            for s, _, dst, port in http_jobs], timeout=timeout + 1)
+            ping_res = pinging.result()
+        return Reachability(
+            sources=who,
+            ping={**no_address, **{(s, d): bool(r) for (s, d), r in zip(pings, ping_res)}},
+            services=[label for label, _, _ in services],
+            http={(s, label): bool(r) for (s, label, _, _), r in zip(http_jobs, http_res)})
+
+    def ps(self):
+        """``docker ps``: name, network mode, addresses, published ports."""
+        rows = [("CONTAINER ID", "NAME", "NETWORK", "ADDRESSES", "PORTS")]
+        for name, c in self._ctrs.items():
+            addrs = ", ".join(f"{ep['ip']} ({n})" for n, ep in c["endpoints"].items()) or "-"
+            ports = ", ".join(f"0.0.0.0:{hp}->{cp}/tcp" for hp, cp in c["ports"].items())
+            if c["spec"]["serve"] and not ports:
+                ports = f"{c['spec']['serve']}/tcp"
+            rows.append((c["id"][:12], name, c["mode"], addrs, ports))
+        return _table(rows)
+
+    def inspect(self, name: str) -> dict:
+        """``docker inspect NAME``, the useful parts, with addresses read back from the kernel."""
+        c = self._ctr(name)
+        kns = self._kns_of(name)
+        live = {l["ifname"]: l for l in kernel.dump(kns)["links"]} if kns else {}
+        addrs = kernel.dump(kns)["addrs"]
+        gateway = next((r["gateway"] for r in kernel.dump(kns)["routes"] if r["dst"] == "default"), None)
+        nets = {}
+        for net, ep in c["endpoints"].items():
+            link = live.get(ep["ifname"], {})
+            mine = [a for a in addrs if a["index"] == link.get("index") and a["family"] == 4]
+            nets[net] = {"NetworkID": self._nets[net]["id"], "EndpointID": ep["veth"],
+                         "Gateway": self._nets[net]["gateway"],
+                         "IPAddress": mine[0]["address"] if mine else "",
+                         "IPPrefixLen": mine[0]["prefixlen"] if mine else 0,
+                         "MacAddress": link.get("mac", ""),
+                         "Aliases": [name] if self._user_net(net) else None}
+        first = next(iter(nets.values()), {})
+        return {
+            "Id": c["id"], "Name": "/" + name,
+            "Config": {"Hostname": c["hostname"]},
+            "HostConfig": {"NetworkMode": c["mode"] if c["mode"] != "bridge" else "bridge",
+                           "PortBindings": {f"{cp}/tcp": [{"HostIp": "", "HostPort": hp}]
+                                            for hp, cp in c["ports"].items()}},
+            "NetworkSettings": {
+                "SandboxKey": f"/run/netns/{kns}" if kns else "/proc/1/ns/net",
+                "Ports": {f"{cp}/tcp": [{"HostIp": "0.0.0.0", "HostPort": hp}] for hp, cp in c["ports"].items()},
+                "Gateway": gateway or "", "IPAddress": first.get("IPAddress", ""),
+                "MacAddress": first.get("MacAddress", ""), "Networks": nets},
+        }
+
+
+class Container(str):
+    """What ``dh.run`` returns: the container's name, with a few conveniences.
+
+    >>> Container.__mro__[1] is str
+    True
+    """
+
+    def __new__(cls, dh, name):
+        self = super().__new__(cls, name)
+        self.dh = dh
+        return self
+
+    @property
+    def ip(self) -> str | None:
+        a = self.dh._addresses(str(self))
+        return a[0][1] if a else None
+
+    def exec(self, command, timeout: float = 10):
+        return self.dh.exec(str(self), command, timeout=timeout)
+
+    def __repr__(self):
+        c = self.dh._ctrs.get(str(self))
+        if c is None:
+            return f"<Container {str(self)} (removed)>"
+        addrs = " ".join(ep["ip"] for ep in c["endpoints"].values())
+        ports = " ".join(f"{hp}->{cp}" for hp, cp in c["ports"].items())
+        return f"<Container {str(self)} {c['mode']} {addrs} {ports}".rstrip() + ">"
+
+
+class Reachability:
+    """Who reaches whom. ``r.ping[(a, b)]`` and ``r.http[(a, "web:80")]`` are booleans."""
+
+    def __init__(self, sources, ping, services, http):
+        self.sources, self.ping, self.services, self.http = sources, ping, services, http
+
+    def can_ping(self, src, dst) -> bool:
+        return self.ping[(src, dst)]
+
+    def can_get(self, src, service) -> bool:
+        return self.http[(src, service)]
+
+    def table(self) -> str:
+        mark = {True: "yes", False: "-", None: ""}
+        rows = [("ping: from \\ to", *self.sources)]
+        for s in self.sources:
+            rows.append((s, *(mark[self.ping.get((s, d))] if s != d else "." for d in self.sources)))
+        text = str(_table(rows))
+        if self.services:
+            rows = [("http: from \\ to", *self.services)]
+            for s in self.sources:
+                rows.append((s, *(mark[self.http[(s, svc)]] for svc in self.services)))
+            text += "\n\n" + str(_table(rows))
+        return text
+
+    def __repr__(self):
+        return self.table()
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(self.table())
+
+    def _repr_html_(self):
+        def grid(title, cols, get):
+            head = "".join(f"<th>{c}</th>" for c in cols)
+            body = ""
+            for s in self.sources:
+                cells = ""
+                for c in cols:
+                    v = get(s, c)
+                    color = "#cfe8cf" if v else ("#f3d0d0" if v is False else "#eee")
+                    cells += f'<td style="background:{color};text-align:center">{"yes" if v else ("no" if v is False else "")}</td>'
+                body += f"<tr><th style='text-align:left'>{s}</th>{cells}</tr>"
+            return f"<table><caption>{title}</caption><tr><th>from \\ to</th>{head}</tr>{body}</table>"
+
+        html = grid("ping", self.sources, lambda s, d: None if s == d else self.ping[(s, d)])
+        if self.services:
+            html += grid("http", self.services, lambda s, c: self.http[(s, c)])
+        return html
+
+
+def _table(rows) -> _Text:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    return _Text("\n".join("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows))
