@@ -23,11 +23,14 @@ for p in $debs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if command -v "$PY" >/dev/null 2>&1 && ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
   missing="$missing python3-venv python3-pip"
 fi
+# the reference CNI plugins (notebook 01 runs one by hand); optional: skipped where not packaged
+dpkg -s containernetworking-plugins >/dev/null 2>&1 || missing="$missing containernetworking-plugins"
 if [ -n "$missing" ]; then
   echo "installing Debian packages:$missing"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null ||
+    apt-get install -y -qq --no-install-recommends ${missing/containernetworking-plugins/} >/dev/null
 fi
 
 # 2. The Python environment (.venv), re-installed only when pyproject.toml changes.

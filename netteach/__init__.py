@@ -35,6 +35,7 @@ _LAZY = {
     "doctor": ("netteach.doctor", "doctor"),
     "inspect": ("netteach.inspection", "inspect_machine"),
     "Snapshot": ("netteach.snapshot", "Snapshot"),
+    "check": ("netteach.check", None),  # the submodule itself: nt.check.<name>(lab)
 }
 
 

@@ -110,6 +110,10 @@ class DockerHost(Lab):
         self.set_up(HOST, bridge)
         self.sysctl(HOST, "net.ipv4.ip_forward", 1)
         self.add_netns(INTERNET)
+        # nothing answers DNS at 198.51.100.1: lookups must fail at once on "port unreachable", but
+        # every container is masqueraded to 198.51.100.2 and ICMP errors to one address are rate
+        # limited (1/s), so the next lookup (e.g. http.server's getfqdn) would hang for 5 s
+        self.sysctl(INTERNET, "net.ipv4.icmp_ratelimit", 0)
         self.add_veth("eth0", "eth0", peer_netns=INTERNET)
         self.add_addr(HOST, "eth0", UPLINK[0])
         self.add_addr(INTERNET, "eth0", UPLINK[1])
@@ -372,6 +376,11 @@ class DockerHost(Lab):
         ports = self._check_publish(publish, mode)
         if serve is not None:
             _port(serve)
+        for where, port in [(HOST, int(hp)) for hp in ports] + ([(netns, serve)] if serve and netns else []):
+            who = self._listener(where, port)
+            if who:  # the new server or docker-proxy would die on bind() while the old one still listens
+                raise errors.Conflict(f"port {port} is already in use in namespace {where!r} ({who}); "
+                                      "docker: bind: address already in use")
         if ip is not None and (mode != "bridge" or not self._user_net(network)):
             raise errors.InvalidAddress("user specified IP address is supported on user defined networks only")
         if mac is not None and (not isinstance(mac, str) or not _MAC.match(mac.lower())):
@@ -427,6 +436,15 @@ class DockerHost(Lab):
             raise errors.InvalidName(f"network mode {network!r} does not exist; use 'bridge', 'host', "
                                      "'none', 'container:<name>' or a network's name")
         self._net(network)  # raises NoSuchNetwork
+
+    def _listener(self, netns: str, port: int) -> str | None:
+        """Who the model says already listens on ``port`` inside lab namespace ``netns``."""
+        for cname, c in self._ctrs.items():
+            if c["netns"] == netns and c["spec"]["serve"] == port:
+                return f"container {cname!r} serves it"
+            if netns == HOST and str(port) in c["ports"]:
+                return f"the docker-proxy of container {cname!r}"
+        return None
 
     def _check_publish(self, publish, mode) -> dict:
         if not publish:

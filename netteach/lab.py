@@ -278,42 +278,52 @@ class Lab:
 
     # ---- links -------------------------------------------------------------------------------
 
-    def _peer_name(self, kns, link: dict):
-        """(kernel ns, ifname) of the other end of veth ``link`` found in ``kns``."""
+    def _peer_name(self, kns, link: dict, expect=None):
+        """(kernel ns, ifname) of the other end of veth ``link`` found in ``kns``.
+
+        ``expect`` is the namespace the peer is probably in: asked first, so
+        the usual case costs one request instead of one per lab namespace.
+        """
         if link.get("kind") != "veth" or not link.get("link"):
             return None
         where = kns
-        if link.get("link_netnsid") is not None:  # the peer is in another namespace: which?
-            candidates = [self.kernel_name(n) for n in self.namespaces] + [None]
-            where = kernel.nsids(kns, candidates).get(link["link_netnsid"], "?")
+        nsid = link.get("link_netnsid")
+        if nsid is not None:  # the peer is in another namespace: which one?
+            where = kernel.nsids(kns, [expect]).get(nsid) if expect != kns else None
+            if where is None:
+                candidates = [self.kernel_name(n) for n in self.namespaces] + [None]
+                where = kernel.nsids(kns, candidates).get(nsid, "?")
             if where == "?":
                 return "?", "?"  # outside this lab
-        for other in kernel.dump(where)["links"]:
-            if other["index"] == link["link"]:
-                return where, other["ifname"]
-        return None
+        peer = kernel.link_by_index(where, link["link"])
+        return (where, peer["ifname"]) if peer else None
 
-    def _find_veth_pair(self, kns, name: str, peer: str) -> bool:
-        """Does the pair name<->peer exist (its ends may have moved to other lab namespaces)?
+    def _find_veth_pair(self, kns, name: str, peer: str, pkns) -> bool:
+        """Does the pair name<->peer already exist (a re-run cell)?
 
-        A name taken in ``kns`` by something else is a Conflict; elsewhere the
-        same name may be a different interface (every container has an eth0).
+        Looks where the ends would be made (``kns``, ``pkns``); a name taken
+        there by something else is a Conflict. A pair the lab made whose two
+        ends were both moved away is found through the lab's record of pairs.
         """
-        order = [kns] + [k for k in map(self.kernel_name, self.namespaces) if k != kns]
-        for where in order:
-            for ifname, other in ((name, peer), (peer, name)):
-                link = kernel.link_get(where, ifname)
-                if link is None:
-                    continue
-                found = self._peer_name(where, link)
-                if found is not None and found[1] == other:
+        for where, ifname, other, expect in ((kns, name, peer, pkns), (pkns, peer, name, kns)):
+            link = kernel.link_get(where, ifname)
+            if link is None:
+                continue
+            found = self._peer_name(where, link, expect)
+            if found is not None and found[1] == other:
+                return True
+            netns = self._label(where)
+            what = f"its peer is {found[1]!r}" if found else f"it is a {link['kind']}"
+            raise errors.Conflict(
+                f"{ifname!r} already exists in namespace {netns!r} but {what}, not {other!r}; "
+                f"delete it first (lab.delete_link({netns!r}, {ifname!r})) or pick other names")
+        if [name, peer] in self._st.extra.get("veths", []):
+            for n in self.namespaces:
+                where = self.kernel_name(n)
+                link = kernel.link_get(where, name)
+                found = link and self._peer_name(where, link)
+                if found and found[1] == peer:
                     return True
-                if where == kns:
-                    netns = self._label(kns)
-                    what = f"its peer is {found[1]!r}" if found else f"it is a {link['kind']}"
-                    raise errors.Conflict(
-                        f"{ifname!r} already exists in namespace {netns!r} but {what}, not {other!r}; "
-                        f"delete it first (lab.delete_link({netns!r}, {ifname!r})) or pick other names")
         return False
 
     def _label(self, kns) -> str:
@@ -334,10 +344,9 @@ class Lab:
         pkns = kns if peer_netns is None else self._ns(peer_netns)
         if name == peer and pkns == kns:
             raise errors.InvalidName(f"the two ends of a veth pair need different names, not {name!r} twice")
-        if self._find_veth_pair(kns, name, peer):
+        if self._find_veth_pair(kns, name, peer, pkns):
             return
-        if pkns != kns and kernel.link_get(pkns, peer) is not None:
-            raise errors.Conflict(f"namespace {peer_netns!r} already has an interface {peer!r}")
+        self._st.extra.setdefault("veths", []).append([name, peer])
         self._record_root_links(kns, name)
         self._record_root_links(pkns, peer)
         kernel.veth_add(kns, name, peer, peer_ns=pkns)

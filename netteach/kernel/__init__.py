@@ -107,6 +107,11 @@ def link_get(ns, ifname: str) -> dict | None:
     return _call(lambda: _rtnl().link(ns, ifname))
 
 
+def link_by_index(ns, index: int) -> dict | None:
+    """The link with this ifindex in ``ns``, or None."""
+    return _call(lambda: _rtnl().link_by_index(ns, index))
+
+
 def veth_add(ns, name: str, peer: str, peer_ns=None) -> None:
     """``ip link add name type veth peer name peer [netns peer_ns]``."""
     def work():

@@ -127,6 +127,12 @@ def link(ns, ifname) -> dict | None:
     return _link(msgs[0]) if msgs else None
 
 
+def link_by_index(ns, index) -> dict | None:
+    msgs = request(ns, f"reading link #{index}", lambda i: i.link("get", index=index),
+                   ok=(errno.ENODEV, errno.EINVAL))
+    return _link(msgs[0]) if msgs else None
+
+
 def addrs(ns) -> list[dict]:
     out = []
     for m in request(ns, f"listing addresses in {where(ns)}", lambda i: tuple(i.addr("dump"))):

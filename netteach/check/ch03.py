@@ -1,0 +1,7 @@
+"""Self-checks for notebook ch03."""
+
+from __future__ import annotations
+
+from netteach.check import Result  # noqa: F401
+
+__all__: list[str] = []
