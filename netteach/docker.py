@@ -2,13 +2,13 @@
 
 >>> import netteach as nt
 >>> dh = nt.DockerHost("demo")                                 # doctest: +SKIP
->>> web = dh.run("web", publish={8080: 80}, serve=80)          # docker run -d -p 8080:80 ...
->>> dh.network_create("backend", subnet="10.10.0.0/24")        # docker network create ...
->>> db = dh.run("db", network="backend")
->>> dh.http_get("internet", "host", 8080)
+>>> web = dh.run("web", publish={8080: 80}, serve=80)  # docker run -d -p 8080:80 ...  # doctest: +SKIP
+>>> dh.network_create("backend", subnet="10.10.0.0/24")  # docker network create ...  # doctest: +SKIP
+>>> db = dh.run("db", network="backend")                       # doctest: +SKIP
+>>> dh.http_get("internet", "host", 8080)                      # doctest: +SKIP
 <HttpResult internet -> 198.51.100.2:8080: 200 'hello from web (you are 198.51.100.1)'>
->>> dh.reachability()
->>> dh.destroy()
+>>> dh.reachability()                                          # doctest: +SKIP
+>>> dh.destroy()                                               # doctest: +SKIP
 
 The host is a fresh Docker host, inside its own namespace: bridge ``docker0``
 172.17.0.1/16, ``net.ipv4.ip_forward=1``, Docker's nftables chains (classic

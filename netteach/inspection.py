@@ -25,13 +25,38 @@ def _keep_address(addr: str) -> bool:
     return not (ip.version == 6 and (ip.is_link_local or ip.is_loopback))
 
 
+def _settling(dumps: dict, links: dict, peer: dict) -> set:
+    """Namespaces holding a veth that is set up, with its peer set up, but not yet UP.
+
+    The kernel reports carrier changes through a work queue that may lag by up
+    to a second after a burst of changes: such a state is a moment, not a fact.
+    """
+    out = set()
+    for (label, idx), l in links.items():
+        p = peer.get((label, idx))
+        if p and l["admin_up"] and links[p]["admin_up"] and l["state"] != "UP":
+            out.add(label)
+    return out
+
+
 def read(spaces: list[tuple[str, object]], lab: str | None = None, notes: dict | None = None) -> Snapshot:
     """Dump each ``(label, kernel ns)`` and join them: veth peers across namespaces, bridge ports."""
-    notes = notes or {}
-    dumps = {}
-    for label, kns in spaces:
-        if kernel.netns_exists(kns):
-            dumps[label] = kernel.dump(kns)
+    import time
+
+    dumps = {label: kernel.dump(kns) for label, kns in spaces if kernel.netns_exists(kns)}
+    deadline = time.monotonic() + 1.5
+    while True:
+        snap, links, peer = _join(spaces, dumps, lab, notes or {})
+        late = _settling(dumps, links, peer)
+        if not late or time.monotonic() > deadline:
+            return snap
+        time.sleep(0.02)
+        for label, kns in spaces:
+            if label in late:
+                dumps[label]["links"] = kernel.dump(kns)["links"]
+
+
+def _join(spaces, dumps, lab, notes):
     kns_of = dict(spaces)
     label_of = {kns: label for label, kns in spaces}
     links = {(label, l["index"]): l for label, d in dumps.items() for l in d["links"]}
@@ -93,7 +118,7 @@ def read(spaces: list[tuple[str, object]], lab: str | None = None, notes: dict |
             name=label, interfaces=ifs, routes=routes,
             kernel_name=kns if isinstance(kns, str) else None,
             lab=lab or owner, note=notes.get(label, "")))
-    return Snapshot(namespaces=namespaces, lab=lab)
+    return Snapshot(namespaces=namespaces, lab=lab), links, peer
 
 
 def read_lab(lab) -> Snapshot:

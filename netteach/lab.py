@@ -411,22 +411,25 @@ class Lab:
         if link.get("master") == br["index"]:
             return
         self._owned_in_root(kns, link, ifname, "enslave")
-        kernel.link_set(kns, ifname, master=bridge)
+        kernel.link_set(kns, ifname, master=bridge, index=link["index"], master_index=br["index"])
         self._log(self._ip(kns, f"link set {ifname} master {bridge}"))
 
     def set_up(self, netns: str, ifname: str) -> None:
         """``ip -n NETNS link set IFNAME up``; also brings the namespace's ``lo`` up."""
         kns = self._ns(netns)
         link = self._link(netns, kns, ifname)
+        todo = []
         if kns is not None and ifname != "lo":
             lo = kernel.link_get(kns, "lo")
             if lo and not lo["admin_up"]:
-                kernel.link_set(kns, "lo", up=True)
-                self._log(self._ip(kns, "link set lo up"))
+                todo.append(("lo", lo["index"]))
         if not link["admin_up"]:
             self._owned_in_root(kns, link, ifname, "bring up")
-            kernel.link_set(kns, ifname, up=True)
-            self._log(self._ip(kns, f"link set {ifname} up"))
+            todo.append((ifname, link["index"]))
+        if todo:
+            kernel.links_up(kns, [i for _, i in todo])
+            for name, _ in todo:
+                self._log(self._ip(kns, f"link set {name} up"))
 
     def set_down(self, netns: str, ifname: str) -> None:
         """``ip -n NETNS link set IFNAME down``."""
@@ -455,7 +458,7 @@ class Lab:
         kns = self._ns(netns)
         link = self._link(netns, kns, ifname)
         self._owned_in_root(kns, link, ifname, "add an address to")
-        if kernel.addr_add(kns, ifname, str(iface.ip), iface.network.prefixlen):
+        if kernel.addr_add(kns, ifname, str(iface.ip), iface.network.prefixlen, index=link["index"]):
             self._log(self._ip(kns, f"addr add {iface} dev {ifname}"))
 
     def add_route(self, netns: str, dst: str, via: str | None = None, dev: str | None = None) -> None:
@@ -469,18 +472,22 @@ class Lab:
             via = str(names.address(via))
         if dev is not None:
             self._link(netns, kns, dev)
-        shown = "default" if net in ("0.0.0.0/0", "::/0") else net  # as the kernel dump names it
-        existing = [r for r in kernel.dump(kns)["routes"] if r["dst"] == shown]
-        for r in existing:
-            if (via is None or r["gateway"] == via):
-                return  # the same route is already there
-            raise errors.Conflict(
-                f"namespace {netns!r} already has a route to {dst} via {r['gateway']}; remove it "
-                f"first with lab.delete_route({netns!r}, {dst!r})")
-        if kns is None:
-            self._st.routes.append([None, net, via])
+        record = [None, net, via]
+        new_record = kns is None and record not in self._st.routes
+        if new_record:  # root namespace: remember it before making it, to remove it later
+            self._st.routes.append(record)
             self._save()
-        kernel.route_add(kns, net, via=via, dev=dev)
+        if not kernel.route_add(kns, net, via=via, dev=dev):  # a route to dst was there already
+            if new_record:  # not ours: never remove it
+                self._st.routes.remove(record)
+                self._save()
+            shown = "default" if net in ("0.0.0.0/0", "::/0") else net  # as the kernel dump names it
+            for r in kernel.dump(kns)["routes"]:
+                if r["dst"] == shown and via is not None and r["gateway"] != via:
+                    raise errors.Conflict(
+                        f"namespace {netns!r} already has a route to {dst} via {r['gateway']}; remove "
+                        f"it first with lab.delete_route({netns!r}, {dst!r})")
+            return
         parts = [dst] + (["via", via] if via else []) + (["dev", dev] if dev else [])
         self._log(self._ip(kns, "route add " + " ".join(parts)))
 
@@ -586,6 +593,23 @@ class Lab:
                 self._save()
                 return
         raise errors.Conflict(f"pid {pid} was not started by lab {self.name!r}; netteach only stops its own")
+
+    def own_path(self, path: str) -> str:
+        """Let ``destroy()`` remove a file or directory that something run in the lab will write.
+
+        Only paths under ``/run/netteach/`` or ``/etc/netns/`` can be owned.
+        Returns the path, e.g. for a CNI plugin's IPAM ``dataDir``:
+        ``lab.own_path(f"/run/netteach/cni-{lab.name}")`` (notebooks/01_basics.ipynb).
+        """
+        self._alive()
+        path = os.path.normpath(path)
+        if not path.startswith(("/etc/netns/", "/run/netteach/")):
+            raise errors.InvalidName(f"{path!r}: a lab can only own paths under /run/netteach/ "
+                                     "or /etc/netns/ (the only places destroy() removes)")
+        if path not in self._st.files:
+            self._st.files.append(path)
+            self._save()
+        return path
 
     # ---- reading the kernel back -----------------------------------------------------------------------
 

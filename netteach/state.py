@@ -38,7 +38,7 @@ class LabState:
     extra: dict = field(default_factory=dict)  # for higher layers (DockerHost): plain JSON
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return dict(vars(self))  # fields hold only JSON data: no deep copy needed
 
     @classmethod
     def from_dict(cls, d) -> "LabState":
@@ -76,7 +76,7 @@ def save(st: LabState) -> None:
     os.makedirs(STATE_DIR, mode=0o755, exist_ok=True)
     tmp = path(st.name) + ".tmp"
     with open(tmp, "w") as f:
-        json.dump(st.to_dict(), f)
+        f.write(json.dumps(st.to_dict(), separators=(",", ":")))
     os.replace(tmp, path(st.name))
 
 

@@ -16,6 +16,7 @@ True
 from __future__ import annotations
 
 import errno
+import os
 
 from netteach import errors
 from netteach.kernel import netns as _netns
@@ -24,10 +25,8 @@ from netteach.kernel.sockets import listening, tcp_requests  # noqa: F401
 from netteach.kernel.worker import call as _call
 
 
-def _rtnl():
-    # pyroute2 loads on first kernel use, not at `import netteach`
-    from netteach.kernel import rtnl
-    return rtnl
+from netteach.kernel import fastnl as _fl
+from netteach.kernel import rtnl as _rtnl
 
 
 # ---- namespaces ----------------------------------------------------------------
@@ -60,210 +59,176 @@ def netns_add(name: str, alias: str | None = None) -> bool:
     if _netns.exists(name):
         return False
 
-    def work():
-        rtnl = _rtnl()
-        from pyroute2 import IPRoute
-
-        def inside():
-            ipr = IPRoute()
-            if alias:
-                ipr.link("set", index=1, ifalias=alias)
-            return ipr
-        try:
-            ipr = _netns.create(name, inside)
-        except FileExistsError:
-            raise errors.Conflict(f"/run/netns/{name} exists but holds no namespace; "
-                                  f"remove it with `rm /run/netns/{name}`") from None
-        rtnl.adopt(name, ipr)
-    _call(work)
+    def inside():
+        sock = _fl.Socket()
+        if alias:
+            sock.transact([_fl.setlink(1, alias=alias)])
+        return sock
+    try:
+        sock = _call(_netns.create, name, inside)
+    except FileExistsError:
+        raise errors.Conflict(f"/run/netns/{name} exists but holds no namespace; "
+                              f"remove it with `rm /run/netns/{name}`") from None
+    _rtnl.adopt(name, sock)
     return True
 
 
 def netns_delete(name: str) -> None:
     """``ip netns delete name`` (the kernel frees it once no process or socket uses it)."""
-    def work():
-        _rtnl().forget(name)
-        _netns.delete(name)
-    _call(work)
+    _rtnl.forget(name)
+    _netns.delete(name)
 
 
 def forget(ns) -> None:
-    """Close netteach's own socket into ``ns`` (so a deleted namespace can really go)."""
-    _call(lambda: _rtnl().forget(ns))
+    """Close netteach's own sockets into ``ns`` (so a deleted namespace can really go)."""
+    _rtnl.forget(ns)
 
 
 # ---- links -----------------------------------------------------------------------
 
-def _index(rtnl, ns, ifname) -> int:
-    ipr = rtnl.sock(ns)
-    found = ipr.link_lookup(ifname=ifname)
-    if not found:
-        raise errors.NoSuchInterface(f"no interface {ifname!r} in {rtnl.where(ns)}")
-    return found[0]
+def _get(ns, ifname=None, index=0) -> dict | None:
+    try:
+        return _rtnl.fast(ns).link(name=ifname, index=index)
+    except _fl.NetlinkError as exc:
+        raise _rtnl.translate(exc, f"reading link {ifname or index!r} in {_rtnl.where(ns)}") from None
+
+
+def _index(ns, ifname) -> int:
+    link = _get(ns, ifname)
+    if link is None:
+        raise errors.NoSuchInterface(f"no interface {ifname!r} in {_rtnl.where(ns)}")
+    return link["index"]
 
 
 def link_get(ns, ifname: str) -> dict | None:
     """The link's attributes (plain dict), or None if there is no such link."""
-    return _call(lambda: _rtnl().link(ns, ifname))
+    return _get(ns, ifname)
 
 
 def link_by_index(ns, index: int) -> dict | None:
     """The link with this ifindex in ``ns``, or None."""
-    return _call(lambda: _rtnl().link_by_index(ns, index))
+    return _get(ns, index=index)
 
 
-def veth_add(ns, name: str, peer: str, peer_ns=None) -> None:
-    """``ip link add name type veth peer name peer [netns peer_ns]``."""
-    def work():
-        rtnl = _rtnl()
-        spec = {"ifname": peer}
-        fd = None
-        if peer_ns is not None and peer_ns != ns:
-            fd = _netns.open_fd(peer_ns)
-            spec["net_ns_fd"] = fd
-        try:
-            rtnl.request(ns, f"creating veth pair {name!r} <-> {peer!r} in {rtnl.where(ns)}",
-                         lambda ipr: ipr.link("add", ifname=name, kind="veth", peer=spec))
-        finally:
-            if fd is not None:
-                import os
-                os.close(fd)
-    _call(work)
+def veth_add(ns, name: str, peer: str, peer_ns=None, *, up: bool = False, peer_up: bool = False,
+             master: str | None = None, peer_mac: str | None = None) -> None:
+    """``ip link add name [master M] [up] type veth peer name peer [netns peer_ns] [address MAC]``."""
+    fd = None
+    if peer_ns is not None and peer_ns != ns:
+        fd = _netns.open_fd(peer_ns)
+    try:
+        req = _fl.newlink_veth(name, peer, peer_fd=fd, up=up, peer_up=peer_up,
+                               master=_index(ns, master) if master else None, peer_mac=peer_mac)
+        _rtnl.transact(ns, f"creating veth pair {name!r} <-> {peer!r} in {_rtnl.where(ns)}", [req])
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def link_add(ns, name: str, kind: str, **attrs) -> None:
-    """``ip link add name type kind ...`` (bridge, vxlan, macvlan, ...)."""
-    def work():
-        rtnl = _rtnl()
-        rtnl.request(ns, f"creating {kind} {name!r} in {rtnl.where(ns)}",
-                     lambda ipr: ipr.link("add", ifname=name, kind=kind, **attrs))
-    _call(work)
+    """``ip link add name type kind ...`` (bridge; vxlan, macvlan, ... with options)."""
+    what = f"creating {kind} {name!r} in {_rtnl.where(ns)}"
+    if not attrs:
+        _rtnl.transact(ns, what, [_fl.newlink_kind(name, kind)])
+    else:
+        _rtnl.with_pyroute2(ns, what, lambda ipr: ipr.link("add", ifname=name, kind=kind, **attrs))
 
 
 def link_set(ns, ifname: str, *, netns=None, master=None, nomaster=False, up=None,
-             alias=None, mtu=None, mac=None) -> None:
-    """``ip link set ifname [netns X] [master B | nomaster] [up|down] [alias A] [mtu M] [address MAC]``."""
-    def work():
-        rtnl = _rtnl()
-        idx = _index(rtnl, ns, ifname)
-        kw = {}
-        if master is not None:
-            kw["master"] = _index(rtnl, ns, master)
-        if nomaster:
-            kw["master"] = 0
-        if alias is not None:
-            kw["ifalias"] = alias
-        if mtu is not None:
-            kw["mtu"] = int(mtu)
-        if mac is not None:
-            kw["address"] = mac
-        if up is not None:
-            kw["state"] = "up" if up else "down"
-        what = f"setting {ifname!r} in {rtnl.where(ns)}"
-        if kw:
-            rtnl.request(ns, what, lambda ipr: ipr.link("set", index=idx, **kw))
-        if netns is not None:
-            fd = _netns.open_fd(netns)
-            try:
-                rtnl.request(ns, f"moving {ifname!r} into namespace {netns!r}",
-                             lambda ipr: ipr.link("set", index=idx, net_ns_fd=fd))
-            finally:
-                import os
-                os.close(fd)
-    _call(work)
+             alias=None, mtu=None, mac=None, index: int | None = None, master_index: int | None = None) -> None:
+    """``ip link set ifname [netns X] [master B | nomaster] [up|down] [alias A] [mtu M] [address MAC]``.
+
+    ``index`` / ``master_index``, when the caller knows them, save a lookup each.
+    """
+    idx = index or _index(ns, ifname)
+    kw = {"alias": alias, "mtu": int(mtu) if mtu is not None else None, "mac": mac}
+    if master is not None:
+        kw["master"] = master_index or _index(ns, master)
+    if nomaster:
+        kw["master"] = 0
+    batch = [_fl.setlink(idx, up=up, **kw)]
+    fd = _netns.open_fd(netns) if netns is not None else None
+    try:
+        if fd is not None:  # moving comes last: the other changes apply where the link is now
+            batch.append(_fl.setlink(idx, netns_fd=fd))
+        _rtnl.transact(ns, f"setting {ifname!r} in {_rtnl.where(ns)}"
+                       + (f" and moving it into namespace {netns!r}" if netns else ""), batch)
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def links_up(ns, indexes: list[int]) -> None:
+    """``ip link set ... up`` for several links of one namespace, in one request batch."""
+    _rtnl.transact(ns, f"bringing links up in {_rtnl.where(ns)}", [_fl.setlink(i, up=True) for i in indexes])
 
 
 def link_delete(ns, ifname: str) -> bool:
     """``ip link delete ifname``; False if it was already gone."""
-    def work():
-        rtnl = _rtnl()
-        r = rtnl.request(ns, f"deleting {ifname!r}", lambda ipr: ipr.link("del", ifname=ifname) or True,
-                         ok=(errno.ENODEV,))
-        return bool(r)
-    return _call(work)
+    link = _get(ns, ifname)
+    if link is None:
+        return False
+    codes = _rtnl.transact(ns, f"deleting {ifname!r}", [_fl.dellink(link["index"])], ok=(errno.ENODEV,))
+    return codes[0] == 0
 
 
 # ---- addresses and routes ----------------------------------------------------------
 
-def addr_add(ns, ifname: str, address: str, prefixlen: int) -> bool:
+def addr_add(ns, ifname: str, address: str, prefixlen: int, index: int | None = None) -> bool:
     """``ip addr add address/prefixlen dev ifname``; False if it was already there."""
-    def work():
-        rtnl = _rtnl()
-        idx = _index(rtnl, ns, ifname)
-        r = rtnl.request(ns, f"adding {address}/{prefixlen} to {ifname!r}",
-                         lambda ipr: ipr.addr("add", index=idx, address=address,
-                                              prefixlen=prefixlen) or True,
-                         ok=(errno.EEXIST,))
-        return bool(r)
-    return _call(work)
+    req = _fl.addr(True, index or _index(ns, ifname), address, prefixlen)
+    return _rtnl.transact(ns, f"adding {address}/{prefixlen} to {ifname!r}", [req], ok=(errno.EEXIST,))[0] == 0
 
 
 def addr_delete(ns, ifname: str, address: str, prefixlen: int) -> bool:
-    def work():
-        rtnl = _rtnl()
-        idx = _index(rtnl, ns, ifname)
-        return bool(rtnl.request(ns, f"removing {address}/{prefixlen} from {ifname!r}",
-                                 lambda ipr: ipr.addr("del", index=idx, address=address,
-                                                      prefixlen=prefixlen) or True,
-                                 ok=(errno.EADDRNOTAVAIL, errno.ENOENT)))
-    return _call(work)
+    req = _fl.addr(False, _index(ns, ifname), address, prefixlen)
+    return _rtnl.transact(ns, f"removing {address}/{prefixlen} from {ifname!r}", [req],
+                          ok=(errno.EADDRNOTAVAIL, errno.ENOENT))[0] == 0
 
 
 def route_add(ns, dst: str, via: str | None = None, dev: str | None = None) -> bool:
     """``ip route add dst [via G] [dev D]``; False if that exact route was already there."""
-    def work():
-        rtnl = _rtnl()
-        kw = {"dst": dst, "proto": 3}  # proto boot, as `ip route add` sets it
-        if via:
-            kw["gateway"] = via
-        if dev:
-            kw["oif"] = _index(rtnl, ns, dev)
-        hint = (f"the gateway {via} must be on a subnet of an address of this namespace "
-                "(add that address first)") if via else ""
-        r = rtnl.request(ns, f"adding route {dst} in {rtnl.where(ns)}",
-                         lambda ipr: ipr.route("add", **kw) or True, hint=hint, ok=(errno.EEXIST,))
-        return bool(r)
-    return _call(work)
+    req = _fl.route(True, dst, via=via, oif=_index(ns, dev) if dev else None)
+    hint = (f"the gateway {via} must be on a subnet of an address of this namespace "
+            "(add that address first)") if via else ""
+    return _rtnl.transact(ns, f"adding route {dst} in {_rtnl.where(ns)}", [req], ok=(errno.EEXIST,),
+                          hint=hint)[0] == 0
 
 
 def route_delete(ns, dst: str, via: str | None = None, dev: str | None = None) -> bool:
-    def work():
-        rtnl = _rtnl()
-        kw = {"dst": dst}
-        if via:
-            kw["gateway"] = via
-        return bool(rtnl.request(ns, f"deleting route {dst}",
-                                 lambda ipr: ipr.route("del", **kw) or True,
-                                 ok=(errno.ESRCH, errno.ENOENT, errno.ENODEV)))
-    return _call(work)
+    req = _fl.route(False, dst, via=via)
+    return _rtnl.transact(ns, f"deleting route {dst}", [req],
+                          ok=(errno.ESRCH, errno.ENOENT, errno.ENODEV))[0] == 0
 
 
 # ---- reading everything -------------------------------------------------------------
 
 def dump(ns) -> dict:
     """Links, addresses and routes of one namespace, as plain dicts."""
-    def work():
-        rtnl = _rtnl()
-        return {"links": rtnl.links(ns), "addrs": rtnl.addrs(ns), "routes": rtnl.routes(ns)}
-    return _call(work)
+    sock = _rtnl.fast(ns)
+    try:
+        return {"links": sock.links(), "addrs": sock.addrs(), "routes": sock.routes()}
+    except _fl.NetlinkError as exc:
+        raise _rtnl.translate(exc, f"reading {_rtnl.where(ns)}") from None
 
 
 def nsids(ns, others: list) -> dict:
     """{nsid: other} for each namespace in ``others`` that ``ns`` knows by an id."""
-    def work():
-        rtnl = _rtnl()
-        out = {}
-        for other in others:
-            if other == ns:
-                continue
-            try:
-                i = rtnl.nsid_of(ns, other)
-            except (OSError, errors.NetteachError):
-                continue
-            if i is not None:
-                out[i] = other
-        return out
-    return _call(work)
+    sock = _rtnl.fast(ns)
+    out = {}
+    for other in others:
+        if other == ns or not _netns.exists(other):
+            continue
+        fd = _netns.open_fd(other)
+        try:
+            i = sock.nsid(fd)
+        except _fl.NetlinkError:
+            i = None
+        finally:
+            os.close(fd)
+        if i is not None:
+            out[i] = other
+    return out
 
 
 # ---- nftables ---------------------------------------------------------------------

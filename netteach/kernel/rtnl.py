@@ -1,60 +1,88 @@
-"""Netlink (rtnetlink) requests through pyroute2, on the kernel thread only.
+"""Netlink sockets per namespace, and the one place netlink errors become netteach errors.
 
-One long-lived socket per namespace (opened from inside it, so it keeps
-talking to that namespace) and one place that turns pyroute2's
-``NetlinkError`` into netteach errors. Everything in and out is plain data.
+Two clients: :mod:`.fastnl` (plain sockets; links, addresses, routes, dumps,
+namespace ids: the hot path, usable from any thread) and pyroute2 (link kinds
+with options such as vxlan or macvlan; kernel thread only, since pyroute2 runs
+an asyncio loop). Both kinds of socket are opened from inside their namespace
+by the kernel thread and kept until the namespace goes away.
 """
 
 from __future__ import annotations
 
 import errno
-import socket
-
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
+import threading
 
 from netteach import errors
-from netteach.kernel import netns
+from netteach.kernel import fastnl, netns, worker
 
-_socks: dict = {}  # ns -> (inode, IPRoute)
+_lock = threading.Lock()
+_fast: dict = {}  # ns -> (inode, fastnl.Socket)
+_pyr: dict = {}  # ns -> (inode, pyroute2.IPRoute)
 
 
-def sock(ns) -> IPRoute:
-    """The socket for namespace ``ns`` (None = root), reopened if the namespace was replaced."""
+def _cached(cache, ns, opener):
     ino = netns.inode(ns)
-    cached = _socks.get(ns)
-    if cached and cached[0] == ino:
-        return cached[1]
-    if cached:
-        forget(ns)
+    with _lock:
+        hit = cache.get(ns)
+        if hit and hit[0] == ino and ino is not None:
+            return hit[1]
     if ns is not None and not netns.exists(ns):
+        forget(ns)
         raise errors.NoSuchNamespace(f"network namespace {ns!r} does not exist")
+    fresh = worker.call(opener, ns)
+    with _lock:
+        old = cache.get(ns)
+        cache[ns] = (ino, fresh)
+    if old:
+        old[1].close()
+    return fresh
+
+
+def _open_fast(ns):
     with netns.entered(ns):
-        ipr = IPRoute()
-    _socks[ns] = (ino, ipr)
-    return ipr
+        return fastnl.Socket()
 
 
-def adopt(ns, ipr):
-    """Keep a socket opened while creating namespace ``ns``."""
-    _socks[ns] = (netns.inode(ns), ipr)
+def _open_pyroute2(ns):
+    from pyroute2 import IPRoute  # loaded only when a link kind needs it
+
+    with netns.entered(ns):
+        return IPRoute()
+
+
+def fast(ns) -> fastnl.Socket:
+    """The fast socket of namespace ``ns`` (None = root), reopened if the namespace was replaced."""
+    return _cached(_fast, ns, _open_fast)
+
+
+def pyroute2(ns):
+    """A pyroute2 IPRoute for ``ns`` — use only on the kernel thread."""
+    return _cached(_pyr, ns, _open_pyroute2)
+
+
+def adopt(ns, sock: fastnl.Socket):
+    """Keep the socket opened while creating namespace ``ns``."""
+    with _lock:
+        _fast[ns] = (netns.inode(ns), sock)
 
 
 def forget(ns):
-    """Close the socket of ``ns`` (it would keep a deleted namespace alive)."""
-    cached = _socks.pop(ns, None)
-    if cached:
-        cached[1].close()
+    """Close netteach's sockets into ``ns`` (they would keep a deleted namespace alive)."""
+    with _lock:
+        socks = [c.pop(ns, None) for c in (_fast, _pyr)]
+    for s in socks:
+        if s:
+            s[1].close()
 
 
 def where(ns) -> str:
     return "the root namespace" if ns is None else f"namespace {ns!r}"
 
 
-def translate(exc: NetlinkError, what: str, hint: str = "") -> errors.NetteachError:
-    """Map a NetlinkError to the netteach error a student can act on."""
-    code = exc.code
-    text = f"{what}: {exc.args[1] if len(exc.args) > 1 else exc}"
+def translate(exc: OSError, what: str, hint: str = "") -> errors.NetteachError:
+    """Map a netlink error (fastnl's or pyroute2's) to the netteach error a student can act on."""
+    code = getattr(exc, "code", None) or exc.errno
+    text = f"{what}: {exc.strerror if getattr(exc, 'strerror', None) else exc}"
     if hint:
         text += f" - {hint}"
     if code in (errno.EPERM, errno.EACCES):
@@ -70,107 +98,23 @@ def translate(exc: NetlinkError, what: str, hint: str = "") -> errors.NetteachEr
     return errors.KernelError(text)
 
 
-def request(ns, what, fn, *args, hint="", ok=(), **kw):
-    """``fn(sock(ns), *args, **kw)`` with errors translated; errnos in ``ok`` return None."""
-    ipr = sock(ns)
+def transact(ns, what: str, batch: list, ok=(), hint: str = "") -> list[int]:
+    """Send fastnl requests to ``ns`` in one write; errors translated."""
     try:
-        return fn(ipr, *args, **kw)
-    except NetlinkError as exc:
-        if exc.code in ok:
-            return None
-        raise translate(exc, what, hint) from exc
+        return fast(ns).transact(batch, ok=ok)
+    except fastnl.NetlinkError as exc:
+        raise translate(exc, what, hint) from None
 
 
-# ---- reading --------------------------------------------------------------
+def with_pyroute2(ns, what: str, fn, hint: str = ""):
+    """``fn(IPRoute)`` on the kernel thread, errors translated."""
+    from pyroute2.netlink.exceptions import NetlinkError
 
-def _link(m) -> dict:
-    kind = m.get(("linkinfo", "kind"))
-    flags = m.get("flags") or 0
-    if m.get("ifname") == "lo":
-        kind = "loopback"
-    d = {
-        "index": m.get("index"),
-        "ifname": m.get("ifname"),
-        "kind": kind or "other",
-        "mac": m.get("address"),
-        "mtu": m.get("mtu"),
-        "state": m.get("operstate") or "UNKNOWN",
-        "admin_up": bool(flags & 1),
-        "master": m.get("master"),
-        "link": m.get("link"),
-        "link_netnsid": m.get("link_netnsid"),
-        "alias": m.get("ifalias"),
-        "details": {},
-    }
-    data = m.get(("linkinfo", "data"))
-    if data is not None and kind in ("vxlan", "macvlan", "ipvlan", "vlan"):
-        for key in ("vxlan_id", "vxlan_port", "vxlan_group", "vxlan_local", "macvlan_mode",
-                    "ipvlan_mode", "vlan_id"):
-            v = data.get(key)
-            if v is not None:
-                d["details"][key] = v
-    return d
-
-
-def _fam(f):
-    return {socket.AF_INET: 4, socket.AF_INET6: 6}.get(f, f)
-
-
-def links(ns) -> list[dict]:
-    return [_link(m) for m in request(ns, f"listing links in {where(ns)}", lambda i: tuple(i.link("dump")))]
-
-
-def link(ns, ifname) -> dict | None:
-    """One link by name, or None."""
-    msgs = request(ns, f"reading link {ifname!r}", lambda i: i.link("get", ifname=ifname),
-                   ok=(errno.ENODEV, errno.EINVAL))
-    return _link(msgs[0]) if msgs else None
-
-
-def link_by_index(ns, index) -> dict | None:
-    msgs = request(ns, f"reading link #{index}", lambda i: i.link("get", index=index),
-                   ok=(errno.ENODEV, errno.EINVAL))
-    return _link(msgs[0]) if msgs else None
-
-
-def addrs(ns) -> list[dict]:
-    out = []
-    for m in request(ns, f"listing addresses in {where(ns)}", lambda i: tuple(i.addr("dump"))):
-        out.append({"index": m.get("index"), "address": m.get("address"),
-                    "prefixlen": m.get("prefixlen"), "family": _fam(m.get("family")),
-                    "scope": m.get("scope")})
-    return out
-
-
-_PROTO = {2: "kernel", 3: "boot", 4: "static", 16: "dhcp"}
-_SCOPE = {0: "universe", 200: "site", 253: "link", 254: "host"}
-
-
-def routes(ns) -> list[dict]:
-    out = []
-    for fam in (socket.AF_INET, socket.AF_INET6):
-        for m in request(ns, f"listing routes in {where(ns)}", lambda i: tuple(i.route("dump", family=fam, table=254))):
-            if m.get("type") not in (None, 1):  # unicast only
-                continue
-            dst = m.get("dst")
-            if fam == socket.AF_INET6 and (dst or "").startswith("fe80"):
-                continue
-            out.append({"dst": f"{dst}/{m.get('dst_len')}" if dst else "default",
-                        "gateway": m.get("gateway"), "oif": m.get("oif"),
-                        "scope": _SCOPE.get(m.get("scope"), str(m.get("scope"))),
-                        "proto": _PROTO.get(m.get("proto"), str(m.get("proto"))),
-                        "src": m.get("prefsrc"), "family": _fam(fam)})
-    return out
-
-
-def nsid_of(ns, other) -> int | None:
-    """The id under which ``ns`` knows namespace ``other`` (``ip netns list-id``)."""
-    fd = netns.open_fd(other)
-    try:
-        r = request(ns, "reading namespace ids", lambda i: i.get_netnsid(fd=fd))
-    finally:
-        import os
-        os.close(fd)
-    if not r or r.get("nsid") is None or not 0 <= r["nsid"] < 2**31:  # -1 (u32): no id
-        return None
-    return r["nsid"]
+    def work():
+        try:
+            return fn(pyroute2(ns))
+        except NetlinkError as exc:
+            exc.errno = exc.code
+            exc.strerror = exc.args[1] if len(exc.args) > 1 else str(exc)
+            raise translate(exc, what, hint) from None
+    return worker.call(work)
