@@ -134,13 +134,19 @@ class DockerHost(Lab):
         for cname, c in self._ctrs.items():
             if c["netns"] == cname:
                 notes[cname] = f"container ({c['mode']})"
+        for cname, c in self._ctrs.items():  # host and container: modes share a namespace: say so
+            if c["netns"] != cname and c["netns"] in notes:
+                notes[c["netns"]] += f" + {cname}"
         return notes
 
     # ---- files under /etc/netns/<ns>/ that `ip netns exec` shows as /etc/... -----------
 
+    def _etc_dir(self, netns: str) -> str:
+        return f"/etc/netns/{self.kernel_name(netns)}"
+
     def _write_files(self, netns: str, hosts: str, resolv: str):
-        d = f"/etc/netns/{self.kernel_name(netns)}"
-        if d not in self._st.files:
+        d = self._etc_dir(netns)
+        if d not in self._st.files:  # recorded before it is made
             self._st.files.append(d)
             self._save()
         os.makedirs(d, exist_ok=True)
@@ -190,8 +196,9 @@ class DockerHost(Lab):
             self._write_files(cname, "".join(lines), resolv)
 
     def _peers_of(self, cname) -> set:
-        nets = set(self._ctrs.get(cname, {}).get("endpoints", {}))
-        return {o for o, oc in self._ctrs.items() if nets & set(oc["endpoints"])}
+        """Containers whose names files mention ``cname``: those on a shared user-defined network."""
+        nets = {n for n in self._ctrs.get(cname, {}).get("endpoints", {}) if self._user_net(n)}
+        return {o for o, oc in self._ctrs.items() if nets & set(oc["endpoints"])} if nets else set()
 
     # ---- firewall ---------------------------------------------------------------------
 
@@ -203,10 +210,9 @@ class DockerHost(Lab):
                 net, ep = next(iter(c["endpoints"].items()))
                 ports.append(dockerrules.Port(int(host_port), ep["ip"], cport, self._nets[net]["bridge"]))
         script = dockerrules.rules(nets, ports)
-        if script != self._d.get("rules"):
+        if script != getattr(self, "_rules_applied", None):
             kernel.nft(self._host(), script)
-            self._d["rules"] = script
-            self._save()
+            self._rules_applied = script
             self._log(f"nft -f - <<'EOF'  # inside {self._host()}: Docker's chains, rewritten\n"
                       f"{script}EOF")
 
@@ -310,6 +316,7 @@ class DockerHost(Lab):
                                   f"active endpoints ({', '.join(users)}) - dh.network_disconnect or dh.rm them first")
         self.delete_link(HOST, n["bridge"])
         del self._nets[name]
+        self.__dict__.get("_taken_cache", {}).pop(name, None)
         self._save()
         self._apply_rules()
 
@@ -330,11 +337,19 @@ class DockerHost(Lab):
                                          f"{', '.join(self._ctrs) or 'none'}) - start it with dh.run({name!r})")
         return self._ctrs[name]
 
+    def _taken(self, network: str) -> set:
+        """Addresses in use on a network (the gateway's too), kept in step by _attach/_detach."""
+        cache = self.__dict__.setdefault("_taken_cache", {})
+        if network not in cache:
+            n = self._nets[network]
+            cache[network] = {n["gateway"]} | {c["endpoints"][network]["ip"] for c in self._ctrs.values()
+                                               if network in c["endpoints"]}
+        return cache[network]
+
     def _allocate(self, network: str, want: str | None) -> str:
         n = self._nets[network]
         net = ipaddress.ip_network(n["subnet"])
-        taken = {n["gateway"]} | {c["endpoints"][network]["ip"] for c in self._ctrs.values()
-                                  if network in c["endpoints"]}
+        taken = self._taken(network)
         if want is not None:
             ip = names.address(want)
             if ip not in net or ip in (net.network_address, net.broadcast_address):
@@ -345,9 +360,12 @@ class DockerHost(Lab):
                             if cc["endpoints"].get(network, {}).get("ip") == str(ip)), "the gateway")
                 raise errors.Conflict(f"address {ip} is already in use on {network} (by {who})")
             return str(ip)
-        for ip in net.hosts():  # Docker's IPAM: the lowest free address, so freed ones are reused
-            if str(ip) not in taken:
-                return str(ip)
+        # Docker's IPAM: the lowest free address, so freed ones are reused
+        first, last = int(net.network_address) + 1, int(net.broadcast_address)
+        for i in range(first, last):
+            ip = str(ipaddress.IPv4Address(i))
+            if ip not in taken:
+                return ip
         raise errors.Conflict(f"no available IPv4 addresses on network {network} ({net})")
 
     def run(self, name: str, network: str = "bridge", publish: dict | None = None, ip: str | None = None,
@@ -396,15 +414,21 @@ class DockerHost(Lab):
              "endpoints": {}, "ports": ports, "hostname": hostname or cid[:12], "dns": spec["dns"],
              "add_host": spec["add_host"], "spec": spec, "server": None, "proxies": []}
         self._ctrs[name] = c
+        if netns is None:  # a namespace of its own, and its /etc/netns files: recorded first
+            self._claim_netns(name)
+            if self._etc_dir(name) not in self._st.files:
+                self._st.files.append(self._etc_dir(name))
         self._save()
         try:
-            if netns is None:  # a namespace of its own
+            if netns is None:
                 self._ensure_netns(name)
-                kernel.link_set(self.kernel_name(name), "lo", up=True)
+                if mode == "none":
+                    kernel.links_up(self.kernel_name(name), [1])
                 self._log(self._ip(self.kernel_name(name), "link set lo up"))
                 if mode == "bridge":
                     self._attach(name, network, ip, mac, default_route=True)
             self._refresh_names(self._peers_of(name) | {name})
+            self._save()
             if ports:
                 self._apply_rules()
                 for host_port, cport in ports.items():
@@ -474,24 +498,25 @@ class DockerHost(Lab):
         prefix = ipaddress.ip_network(n["subnet"]).prefixlen
         mac = (mac or docker_mac(addr)).lower()
         veth = "veth" + secrets.token_hex(4)[:7]
+        # the model is saved by the caller; the veth lives in lab namespaces, removed with them
         c["endpoints"][network] = {"ip": addr, "mac": mac, "ifname": ifname, "veth": veth,
                                    "gateway": default_route}
-        self._save()
-        kernel.veth_add(host, veth, ifname, peer_ns=ckns)
-        kernel.link_set(host, veth, master=n["bridge"], up=True)
-        kernel.link_set(ckns, ifname, mac=mac, up=True)
-        kernel.addr_add(ckns, ifname, addr, prefix)
+        self._taken(network).add(addr)
+        # one request makes the pair, enslaved and up, with eth<N> already inside (as dockerd does)
+        kernel.veth_add(host, veth, ifname, peer_ns=ckns, up=True, master=n["bridge"],
+                        peer_mac=mac)
+        kernel.configure(ckns, ifname, f"{addr}/{prefix}", gateway=n["gateway"] if default_route else None)
         self._log(self._ip(host, f"link add {veth} type veth peer name {ifname} netns {ckns}"))
         self._log(self._ip(host, f"link set {veth} master {n['bridge']} up"))
         self._log(self._ip(ckns, f"link set {ifname} address {mac} up"))
         self._log(self._ip(ckns, f"addr add {addr}/{prefix} dev {ifname}"))
         if default_route:
-            kernel.route_add(ckns, "0.0.0.0/0", via=n["gateway"])
             self._log(self._ip(ckns, f"route add default via {n['gateway']}"))
 
     def _detach(self, cname: str, network: str):
         c = self._ctrs[cname]
         ep = c["endpoints"].pop(network)
+        self._taken(network).discard(ep["ip"])
         if kernel.link_delete(self._host(), ep["veth"]):
             self._log(self._ip(self._host(), f"link delete {ep['veth']}"))
         if ep.get("gateway") and c["endpoints"]:  # Docker moves the default route to another network
@@ -511,6 +536,7 @@ class DockerHost(Lab):
         if network in c["endpoints"]:
             return
         self._attach(container, network)
+        self._save()
         self._refresh_names(self._peers_of(container) | {container})
 
     def network_disconnect(self, network: str, container: str) -> None:
@@ -536,6 +562,7 @@ class DockerHost(Lab):
         peers = self._peers_of(name) - {name}
         for network in list(c["endpoints"]):
             ep = c["endpoints"].pop(network)
+            self._taken(network).discard(ep["ip"])
             kernel.link_delete(self._host(), ep["veth"])
             self._log(self._ip(self._host(), f"link delete {ep['veth']}"))
         del self._ctrs[name]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from netteach.errors import MissingKernelFeature
 from netteach.kernel import features as _features
 
 WHY = {
@@ -33,6 +34,13 @@ WHY = {
 TOOLS = {"ip": "iproute2", "nft": "nftables", "ping": "iputils-ping", "tc": "iproute2",
          "nsenter": "util-linux", "tcpdump": "tcpdump"}
 NEEDED_TOOLS = ("ip", "nft", "ping")
+
+
+class NotOnThisMachine(MissingKernelFeature):
+    """A notebook needs what this machine lacks; Jupyter shows the message, not a traceback."""
+
+    def _render_traceback_(self):  # IPython's hook: "Run All" stops here, quietly
+        return [f"\x1b[1;31m✗ {self}\x1b[0m"]
 
 
 @dataclass
@@ -58,6 +66,29 @@ class Capabilities:
     def has(self, feature: str) -> bool:
         """``caps.has("macvlan")``: True if the kernel made one when probed."""
         return bool(self.features.get(feature))
+
+    def require(self, *features: str, notebook: str = "this notebook") -> "Capabilities":
+        """Stop "Run All" here, with a message instead of a traceback, if a kernel feature is missing.
+
+        A notebook's first cell calls ``caps.require("nft nat")``: on a machine
+        without it, nothing gets built and the student reads why and what to do.
+        Returns the capabilities, so ``caps = nt.doctor(show=False).require(...)`` works.
+
+        >>> tools = {"ip": "/usr/sbin/ip", "nft": "/usr/sbin/nft", "ping": "/usr/bin/ping"}
+        >>> Capabilities(True, True, True, True, features={"nft nat": True}, tools=tools).require("nft nat")
+        <Capabilities: real labs yes; missing: nothing>
+        >>> Capabilities(True, True, True, True, features={"nft nat": False}, tools=tools).require("nft nat")
+        Traceback (most recent call last):
+        ...
+        netteach.doctor.NotOnThisMachine: this machine cannot do nft nat (masquerade and -p publishing (notebook 03)): this notebook needs it, so it stops here - nothing was built. nt.doctor() lists what is missing and what to do.
+        """
+        missing = [f for f in features if not self.has(f)]
+        if missing:
+            why = "; ".join(f"{f} ({WHY[f]})" if f in WHY else f for f in missing)
+            raise NotOnThisMachine(f"this machine cannot do {why}: {notebook} needs it, so it "
+                                   "stops here - nothing was built. nt.doctor() lists what is missing "
+                                   "and what to do.")
+        return self
 
     def advice(self) -> list[str]:
         out = []

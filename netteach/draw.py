@@ -306,8 +306,24 @@ def _tint(color, amount=0.82):
     return tuple(c + (1 - c) * amount for c in to_rgb(color))
 
 
+_FIGURE = None
+
+
+def _figure_class():
+    """matplotlib's Figure, plus ``_repr_png_`` so a notebook shows it without pyplot or %matplotlib."""
+    global _FIGURE
+    if _FIGURE is None:
+        from matplotlib.figure import Figure
+
+        class LabFigure(Figure):
+            def _repr_png_(self):
+                return to_png(self)
+
+        _FIGURE = LabFigure
+    return _FIGURE
+
+
 def _render(lay, ax, title):
-    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
 
@@ -315,7 +331,7 @@ def _render(lay, ax, title):
     ylim = (lay.ylim[0], lay.ylim[1] + (0.4 if title else 0))
     fs = 1.0  # font scale: 1 in our own figure, where a data unit is an inch
     if ax is None:
-        fig = Figure(figsize=(xlim[1] - xlim[0], ylim[1] - ylim[0]), dpi=100)
+        fig = _figure_class()(figsize=(xlim[1] - xlim[0], ylim[1] - ylim[0]), dpi=100)
         ax = fig.add_axes((0, 0, 1, 1))
     else:
         w, h = ax.get_position().size * ax.figure.get_size_inches()

@@ -35,6 +35,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import re
 import threading
 
 from netteach import errors, kernel, names, probe, state
@@ -245,18 +246,27 @@ class Lab:
 
     # ---- namespaces ------------------------------------------------------------------------
 
-    def _ensure_netns(self, netns: str) -> bool:
+    def _claim_netns(self, netns: str):
+        """Record a namespace as the lab's (not yet saved); Conflict if one of that name is not ours."""
         kns = self.kernel_name(netns)
-        if kns in self._st.netns and kernel.netns_exists(kns):
-            return False
+        if kns in self._st.netns:
+            return kns
         if kernel.netns_exists(kns):
             lo = kernel.link_get(kns, "lo") or {}
             if lo.get("alias") != self._marker:
                 raise errors.Conflict(
                     f"a namespace {kns!r} exists that lab {self.name!r} did not make; "
                     f"netteach leaves it alone - remove it (`ip netns del {kns}`) or pick another name")
+        self._st.netns.append(kns)
+        return kns
+
+    def _ensure_netns(self, netns: str) -> bool:
+        """Make the namespace unless it exists; the state file records it first."""
+        kns = self.kernel_name(netns)
+        if kns in self._st.netns and kernel.netns_exists(kns):
+            return False
         if kns not in self._st.netns:
-            self._st.netns.append(kns)
+            self._claim_netns(netns)
             self._save()
         try:
             kernel.netns_add(kns, alias=self._marker)
@@ -344,12 +354,19 @@ class Lab:
         pkns = kns if peer_netns is None else self._ns(peer_netns)
         if name == peer and pkns == kns:
             raise errors.InvalidName(f"the two ends of a veth pair need different names, not {name!r} twice")
-        if self._find_veth_pair(kns, name, peer, pkns):
+        recorded = [name, peer] in self._st.extra.get("veths", [])
+        if recorded and self._find_veth_pair(kns, name, peer, pkns):
             return
-        self._st.extra.setdefault("veths", []).append([name, peer])
+        if not recorded:
+            self._st.extra.setdefault("veths", []).append([name, peer])
         self._record_root_links(kns, name)
         self._record_root_links(pkns, peer)
-        kernel.veth_add(kns, name, peer, peer_ns=pkns)
+        try:  # the first run just makes it; a name already taken is looked at only then
+            kernel.veth_add(kns, name, peer, peer_ns=pkns)
+        except errors.Conflict:
+            if self._find_veth_pair(kns, name, peer, pkns):
+                return
+            raise
         self._mark_root_links(kns, name)
         self._mark_root_links(pkns, peer)
         where = "" if pkns == kns else f" netns {pkns if pkns else 1}"
@@ -521,6 +538,43 @@ class Lab:
         prefix = "" if kns is None else f"ip netns exec {kns} "
         self._log(f"{prefix}sysctl -w {key}={value}")
         return None
+
+    def write_etc(self, netns: str, filename: str, text: str) -> None:
+        """Write ``/etc/netns/NETNS/FILENAME``: what ``ip netns exec NETNS`` shows as ``/etc/FILENAME``.
+
+        ``ip netns exec`` (and so :meth:`exec`) runs the command in a mount
+        namespace of its own where every file of ``/etc/netns/<netns>/`` is
+        bind-mounted over the same name in ``/etc``: that is how a lab
+        container gets its own ``resolv.conf`` and ``hosts`` (Docker bind-mounts
+        its own copies into the container the same way). ``destroy()`` removes
+        the directory.
+
+        >>> lab.write_etc("c1", "resolv.conf", "nameserver 198.51.100.1\\n")   # doctest: +SKIP
+        >>> lab.exec("c1", "cat /etc/resolv.conf")                            # doctest: +SKIP
+        [c1]$ cat /etc/resolv.conf
+        nameserver 198.51.100.1
+
+        Introduced in notebooks/03_configuration.ipynb.
+        """
+        kns = self._ns(netns)
+        if kns is None:
+            raise errors.Conflict("the root namespace's files are the machine's own /etc; netteach "
+                                  "leaves them alone - write files for the lab's other namespaces")
+        if not isinstance(filename, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", filename):
+            raise errors.InvalidName(f"file name {filename!r}: use a plain name like 'resolv.conf' or 'hosts'")
+        d = f"/etc/netns/{kns}"
+        if d not in self._st.files:
+            self._st.files.append(d)
+            self._save()
+        os.makedirs(d, exist_ok=True)
+        path = os.path.join(d, filename)
+        with contextlib.suppress(FileNotFoundError), open(path) as f:
+            if f.read() == text:
+                return  # a re-run cell
+        with open(path, "w") as f:
+            f.write(text)
+        body = text.rstrip("\n")
+        self._log(f"mkdir -p {d} && cat > {path} <<'EOF'\n{body}\nEOF")
 
     # ---- running things ----------------------------------------------------------------------------
 

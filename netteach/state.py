@@ -15,8 +15,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import json
 import os
+
+import orjson  # the state is rewritten before every change a lab makes: stdlib json was the bottleneck
 from dataclasses import dataclass, field
 
 STATE_DIR = os.environ.get("NETTEACH_STATE_DIR", "/run/netteach")
@@ -64,19 +65,19 @@ def locked():
 
 def load(name: str) -> LabState | None:
     try:
-        with open(path(name)) as f:
-            return LabState.from_dict(json.load(f))
+        with open(path(name), "rb") as f:
+            return LabState.from_dict(orjson.loads(f.read()))
     except FileNotFoundError:
         return None
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, orjson.JSONDecodeError):
         return None  # a torn write: treat as absent; the namespaces' markers still tell
 
 
 def save(st: LabState) -> None:
     os.makedirs(STATE_DIR, mode=0o755, exist_ok=True)
     tmp = path(st.name) + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(json.dumps(st.to_dict(), separators=(",", ":")))
+    with open(tmp, "wb") as f:
+        f.write(orjson.dumps(st.to_dict()))
     os.replace(tmp, path(st.name))
 
 

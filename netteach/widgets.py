@@ -54,7 +54,7 @@ class Stepper:
         """True once every step has run."""
         return self.position >= len(self.steps)
 
-    def step(self) -> bool:
+    def step(self, redraw: bool = True) -> bool:
         """Run the next step (what the button does); True if one ran, False if it failed or none was left."""
         if self.done:
             return False
@@ -67,13 +67,15 @@ class Stepper:
             return False
         self.error = None
         self.position += 1
-        self._refresh()
+        if redraw:
+            self._refresh()
         return True
 
     def run_all(self) -> "Stepper":
-        """Run every step not yet done (stops at a failing one); returns the stepper to show it."""
-        while not self.done and self.step():
+        """Run every step not yet done (stops at a failing one), then redraw once; returns the stepper."""
+        while not self.done and self.step(redraw=False):
             pass
+        self._refresh()
         return self
 
     def status(self) -> str:

@@ -110,14 +110,17 @@ def link_by_index(ns, index: int) -> dict | None:
     return _get(ns, index=index)
 
 
-def veth_add(ns, name: str, peer: str, peer_ns=None, *, up: bool = False, peer_up: bool = False,
+def veth_add(ns, name: str, peer: str, peer_ns=None, *, up: bool = False,
              master: str | None = None, peer_mac: str | None = None) -> None:
-    """``ip link add name [master M] [up] type veth peer name peer [netns peer_ns] [address MAC]``."""
+    """``ip link add name [master M] [up] type veth peer name peer [netns peer_ns] [address MAC]``.
+
+    (The peer cannot be set up in the same request: the kernel refuses with ENOTCONN.)
+    """
     fd = None
     if peer_ns is not None and peer_ns != ns:
         fd = _netns.open_fd(peer_ns)
     try:
-        req = _fl.newlink_veth(name, peer, peer_fd=fd, up=up, peer_up=peer_up,
+        req = _fl.newlink_veth(name, peer, peer_fd=fd, up=up,
                                master=_index(ns, master) if master else None, peer_mac=peer_mac)
         _rtnl.transact(ns, f"creating veth pair {name!r} <-> {peer!r} in {_rtnl.where(ns)}", [req])
     finally:
@@ -161,6 +164,19 @@ def link_set(ns, ifname: str, *, netns=None, master=None, nomaster=False, up=Non
 def links_up(ns, indexes: list[int]) -> None:
     """``ip link set ... up`` for several links of one namespace, in one request batch."""
     _rtnl.transact(ns, f"bringing links up in {_rtnl.where(ns)}", [_fl.setlink(i, up=True) for i in indexes])
+
+
+def configure(ns, ifname: str, cidr: str, gateway: str | None = None) -> None:
+    """In one request batch: ``lo`` and IFNAME up, ``addr add CIDR dev IFNAME``, and the default route."""
+    import ipaddress
+
+    iface = ipaddress.ip_interface(cidr)
+    idx = _index(ns, ifname)
+    batch = [_fl.setlink(1, up=True), _fl.setlink(idx, up=True),
+             _fl.addr(True, idx, str(iface.ip), iface.network.prefixlen)]
+    if gateway:
+        batch.append(_fl.route(True, "0.0.0.0/0", via=gateway))
+    _rtnl.transact(ns, f"configuring {ifname!r} in {_rtnl.where(ns)}", batch)
 
 
 def link_delete(ns, ifname: str) -> bool:

@@ -33,6 +33,7 @@ RTM_GETNSID = 90
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
 IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_IFALIAS, IFLA_NET_NS_FD, IFLA_LINK_NETNSID = 16, 18, 20, 28, 37
 IFLA_EXT_MASK = 29
+RTEXT_FILTER_SKIP_STATS = 1 << 3  # smaller answers: netteach never reads the counters this way
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PREFSRC, RTA_TABLE = 1, 4, 5, 7, 15
@@ -257,10 +258,11 @@ class Socket:
     # ---- requests ----
 
     def links(self) -> list[dict]:
-        return [parse_link(m) for m in self.dump(RTM_GETLINK, _ifinfo() + _u32(IFLA_EXT_MASK, 0))]
+        return [parse_link(m) for m in self.dump(RTM_GETLINK, _ifinfo() + _u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS))]
 
     def link(self, name: str | None = None, index: int = 0) -> dict | None:
-        body = self.get(RTM_GETLINK, _ifinfo(index=index) + (_str(IFLA_IFNAME, name) if name else b""))
+        body = self.get(RTM_GETLINK, _ifinfo(index=index) + _u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)
+                        + (_str(IFLA_IFNAME, name) if name else b""))
         return parse_link(body) if body else None
 
     def addrs(self) -> list[dict]:
@@ -284,11 +286,9 @@ class Socket:
         return n if n >= 0 else None
 
 
-def newlink_veth(name: str, peer: str, peer_fd=None, up=False, peer_up=False, master=None,
-                 peer_mac=None) -> tuple:
+def newlink_veth(name: str, peer: str, peer_fd=None, up=False, master=None, peer_mac=None) -> tuple:
     """RTM_NEWLINK for a veth pair (``ip link add NAME type veth peer name PEER [netns ...]``)."""
-    peer_body = _ifinfo(flags=IFF_UP if peer_up else 0, change=IFF_UP if peer_up else 0) + \
-        link_attrs(name=peer, netns_fd=peer_fd, mac=peer_mac)
+    peer_body = _ifinfo() + link_attrs(name=peer, netns_fd=peer_fd, mac=peer_mac)
     info = _nest(IFLA_LINKINFO, _str(IFLA_INFO_KIND, "veth"),
                  _nest(IFLA_INFO_DATA, _nest(VETH_INFO_PEER, peer_body)))
     body = _ifinfo(flags=IFF_UP if up else 0, change=IFF_UP if up else 0) + \
