@@ -689,9 +689,10 @@ class DockerHost(Lab):
         """``docker inspect NAME``, the useful parts, with addresses read back from the kernel."""
         c = self._ctr(name)
         kns = self._kns_of(name)
-        live = {l["ifname"]: l for l in kernel.dump(kns)["links"]} if kns else {}
-        addrs = kernel.dump(kns)["addrs"]
-        gateway = next((r["gateway"] for r in kernel.dump(kns)["routes"] if r["dst"] == "default"), None)
+        state = kernel.dump(kns)  # truth from the kernel: addresses, MACs, the default route
+        live = {l["ifname"]: l for l in state["links"]}
+        addrs = state["addrs"]
+        gateway = next((r["gateway"] for r in state["routes"] if r["dst"] == "default"), None)
         nets = {}
         for net, ep in c["endpoints"].items():
             link = live.get(ep["ifname"], {})

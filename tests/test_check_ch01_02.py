@@ -181,3 +181,23 @@ def test_checks_are_exported():
     for name in ("loopback_up", "direct_cable", "two_on_a_bridge", "second_container", "host_as_router",
                  "docker_way"):
         assert callable(getattr(nt.check, name))
+
+
+# ---- what the notebooks' CNI cells rely on -------------------------------------------------
+
+def test_own_path_is_removed_by_destroy(lab_name, untouched_root):
+    import os
+
+    lab = nt.Lab(lab_name)
+    path = lab.own_path(f"/run/netteach/cni-{lab_name}/")
+    assert path == f"/run/netteach/cni-{lab_name}"
+    assert lab.own_path(path) == path and lab._st.files.count(path) == 1  # a re-run cell
+    os.makedirs(os.path.join(path, "demo-net"))
+    with open(os.path.join(path, "demo-net", "10.22.0.2"), "w") as f:
+        f.write("pod1")
+    with pytest.raises(nt.InvalidName):
+        lab.own_path("/var/lib/cni")
+    with pytest.raises(nt.InvalidName):
+        lab.own_path("/run/netteach/../../var/lib/cni")
+    lab.destroy()
+    assert not os.path.exists(path)

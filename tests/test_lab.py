@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
 
@@ -317,8 +318,13 @@ def test_spawned_processes_are_killed_on_destroy(lab):
     lab.add_netns("c1")
     pids = [lab.spawn("c1", "sleep 300"), lab.spawn("c1", ["sleep", "301"])]
     starts = [kernel.start_time(p) for p in pids]
-    for pid in pids:  # running, inside c1's namespace
-        assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/run/netns/{lab.kernel_name('c1')}").st_ino
+    want = os.stat(f"/run/netns/{lab.kernel_name('c1')}").st_ino
+    for pid in pids:  # running, inside c1's namespace (once `ip netns exec` has entered it)
+        for _ in range(200):
+            if os.stat(f"/proc/{pid}/ns/net").st_ino == want:
+                break
+            time.sleep(0.01)
+        assert os.stat(f"/proc/{pid}/ns/net").st_ino == want
     lab.kill(pids[1])
     assert not kernel.alive(pids[1], starts[1])
     with pytest.raises(nt.Conflict, match="only stops its own"):

@@ -59,6 +59,8 @@ def netns_add(name: str, alias: str | None = None) -> bool:
     if _netns.exists(name):
         return False
 
+    _rtnl._raise_fd_limit()
+
     def inside():
         sock = _fl.Socket()
         if alias:

@@ -39,8 +39,24 @@ def _cached(cache, ns, opener):
 
 
 def _open_fast(ns):
+    _raise_fd_limit()
     with netns.entered(ns):
         return fastnl.Socket()
+
+
+_fd_limit_raised = False
+
+
+def _raise_fd_limit():
+    """One socket per namespace: a 1000-container lab needs more than the usual 1024 fds."""
+    global _fd_limit_raised
+    if not _fd_limit_raised:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
+        _fd_limit_raised = True
 
 
 def _open_pyroute2(ns):
