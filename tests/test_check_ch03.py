@@ -200,3 +200,37 @@ def test_checks_never_raise_on_a_destroyed_lab(lab_name):
 def test_checks_on_a_bare_lab_name_what_is_missing(lab):
     assert "no 'internet' namespace" in repr(nt.check.second_published_port(lab))
     assert "no 'internet' namespace" in repr(nt.check.docker_user_block(lab))
+
+
+# ---- what chapter 3 added to the package: Lab.write_etc, Capabilities.require ----------------------
+
+def test_write_etc_is_what_ip_netns_exec_shows_and_goes_with_the_lab(lab_name, untouched_root):
+    import os
+
+    lab = nt.Lab(lab_name)
+    lab.add_netns("c1")
+    lab.write_etc("c1", "hosts", "203.0.113.10\tapi.example\n")
+    lab.write_etc("c1", "hosts", "203.0.113.10\tapi.example\n")  # a re-run cell: nothing new
+    d = f"/etc/netns/{lab.kernel_name('c1')}"
+    assert os.path.isfile(f"{d}/hosts")
+    assert lab.exec("c1", "cat /etc/hosts").stdout == "203.0.113.10\tapi.example\n"
+    assert lab.exec("host", "grep -c api.example /etc/hosts").stdout.strip() == "0"
+    assert sum(f"cat > {d}/hosts" in c for c in lab.commands) == 1
+    with pytest.raises(nt.InvalidName):
+        lab.write_etc("c1", "../passwd", "x")
+    with pytest.raises(nt.NoSuchNamespace):
+        lab.write_etc("nope", "hosts", "x")
+    lab.destroy()
+    assert not os.path.exists(d)
+    assert netteach_leftovers(lab_name) == []
+
+
+def test_require_stops_a_notebook_with_a_message_not_a_traceback():
+    from netteach.doctor import Capabilities, NotOnThisMachine
+
+    caps = Capabilities(True, True, True, True, features={"nft nat": False}, tools={"ip": "/usr/sbin/ip"})
+    with pytest.raises(NotOnThisMachine) as exc:
+        caps.require("nft nat", notebook="notebook 03")
+    assert isinstance(exc.value, nt.MissingKernelFeature)
+    shown = exc.value._render_traceback_()
+    assert len(shown) == 1 and "notebook 03 needs it, so it stops here - nothing was built" in shown[0]
