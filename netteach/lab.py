@@ -62,6 +62,13 @@ def _me() -> tuple[int, int | None]:
     return os.getpid(), kernel.start_time(os.getpid())
 
 
+def _random_mac() -> str:
+    """A random locally administered unicast MAC (02:...)."""
+    import secrets
+
+    return "02:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(5))
+
+
 def _port(port) -> int:
     if not isinstance(port, int) or not 1 <= port <= 65535:
         raise errors.InvalidAddress(f"port {port!r} is not a TCP port number (1-65535)")
@@ -385,7 +392,13 @@ class Lab:
                 kernel.link_set(None, ifname, alias=self._marker)
 
     def add_bridge(self, name: str, netns: str = HOST) -> None:
-        """``ip link add NAME type bridge``: a virtual switch in ``netns`` (the lab host by default)."""
+        """``ip link add NAME type bridge``: a virtual switch in ``netns`` (the lab host by default).
+
+        The bridge also gets a fixed MAC address (``ip link set NAME address ...``), as
+        dockerd gives docker0 one: otherwise the kernel gives a bridge the lowest MAC
+        of its ports, which changes as containers come and go and leaves their ARP
+        caches pointing at a gateway MAC that no longer exists.
+        """
         names.ifname(name)
         kns = self._ns(netns)
         link = kernel.link_get(kns, name)
@@ -398,7 +411,10 @@ class Lab:
         self._record_root_links(kns, name)
         kernel.link_add(kns, name, "bridge")
         self._mark_root_links(kns, name)
+        mac = _random_mac()
+        kernel.link_set(kns, name, mac=mac)
         self._log(self._ip(kns, f"link add {name} type bridge"))
+        self._log(self._ip(kns, f"link set {name} address {mac}"))
 
     def set_netns(self, ifname: str, netns: str, from_netns: str = HOST) -> None:
         """``ip link set IFNAME netns NETNS``: move an interface (e.g. one veth end) into a namespace."""
