@@ -1,14 +1,16 @@
 """``DockerHost``: a lab that does to the network what ``dockerd`` does.
 
 >>> import netteach as nt
->>> dh = nt.DockerHost("demo")                                 # doctest: +SKIP
->>> web = dh.run("web", publish={8080: 80}, serve=80)  # docker run -d -p 8080:80 ...  # doctest: +SKIP
->>> dh.network_create("backend", subnet="10.10.0.0/24")  # docker network create ...  # doctest: +SKIP
->>> db = dh.run("db", network="backend")                       # doctest: +SKIP
->>> dh.http_get("internet", "host", 8080)                      # doctest: +SKIP
+>>> dh = nt.DockerHost("doc-docker")
+>>> web = dh.run("web", publish={8080: 80}, serve=80)    # docker run -d -p 8080:80 ...
+>>> dh.network_create("backend", subnet="10.10.0.0/24")  # docker network create ...
+'br-...'
+>>> db = dh.run("db", network="backend")
+>>> dh.http_get("internet", "host", 8080)
 <HttpResult internet -> 198.51.100.2:8080: 200 'hello from web (you are 198.51.100.1)'>
->>> dh.reachability()                                          # doctest: +SKIP
->>> dh.destroy()                                               # doctest: +SKIP
+>>> dh.reachability().can_ping("web", "db")               # two networks: isolated
+False
+>>> dh.destroy()
 
 The host is a fresh Docker host, inside its own namespace: bridge ``docker0``
 172.17.0.1/16, ``net.ipv4.ip_forward=1``, Docker's nftables chains (classic
@@ -145,14 +147,9 @@ class DockerHost(Lab):
         return f"/etc/netns/{self.kernel_name(netns)}"
 
     def _write_files(self, netns: str, hosts: str, resolv: str):
-        d = self._etc_dir(netns)
-        if d not in self._st.files:  # recorded before it is made
-            self._st.files.append(d)
-            self._save()
-        os.makedirs(d, exist_ok=True)
+        """The container's /etc/hosts and /etc/resolv.conf, as dockerd writes them."""
         for fname, text in (("hosts", hosts), ("resolv.conf", resolv)):
-            with open(os.path.join(d, fname), "w") as f:
-                f.write(text)
+            self._write_etc(self.kernel_name(netns), fname, text)
 
     def _remove_files(self, netns: str):
         from netteach.lab import _remove_path

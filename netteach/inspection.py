@@ -5,8 +5,8 @@ reads the whole machine: the root namespace, every named one (``ip netns``),
 Docker's (``/var/run/docker/netns``) and those only a process holds.
 
 >>> import netteach as nt
->>> snap = nt.inspect()            # doctest: +SKIP
->>> snap.namespace("root").interface("lo").kind   # doctest: +SKIP
+>>> snap = nt.inspect()
+>>> snap.namespace("root").interface("lo").kind
 'loopback'
 """
 

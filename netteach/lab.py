@@ -1,7 +1,7 @@
 """``Lab``: a set of real namespaces and links that netteach owns, one verb per ``ip`` command.
 
 >>> import netteach as nt
->>> with nt.Lab("doc-lab") as lab:                # doctest: +SKIP
+>>> with nt.Lab("doc-lab") as lab:
 ...     lab.add_netns("my-container")             # ip netns add ...
 ...     lab.add_veth("veth0", "veth1")            # ip link add veth0 type veth peer name veth1
 ...     lab.set_netns("veth1", "my-container")    # ip link set veth1 netns ...
@@ -565,9 +565,11 @@ class Lab:
         its own copies into the container the same way). ``destroy()`` removes
         the directory.
 
-        >>> lab.write_etc("c1", "resolv.conf", "nameserver 198.51.100.1\\n")   # doctest: +SKIP
-        >>> lab.exec("c1", "cat /etc/resolv.conf")                            # doctest: +SKIP
-        [c1]$ cat /etc/resolv.conf
+        >>> import netteach as nt
+        >>> with nt.Lab("doc-etc") as lab:
+        ...     lab.add_netns("c1")
+        ...     lab.write_etc("c1", "resolv.conf", "nameserver 198.51.100.1\\n")
+        ...     print(lab.exec("c1", "cat /etc/resolv.conf").stdout, end="")
         nameserver 198.51.100.1
 
         Introduced in notebooks/03_configuration.ipynb.
@@ -578,19 +580,22 @@ class Lab:
                                   "leaves them alone - write files for the lab's other namespaces")
         if not isinstance(filename, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", filename):
             raise errors.InvalidName(f"file name {filename!r}: use a plain name like 'resolv.conf' or 'hosts'")
-        d = f"/etc/netns/{kns}"
-        if d not in self._st.files:
-            self._st.files.append(d)
-            self._save()
+        if self._write_etc(kns, filename, text):
+            d = f"/etc/netns/{kns}"
+            body = text.rstrip("\n")
+            self._log(f"mkdir -p {d} && cat > {d}/{filename} <<'EOF'\n{body}\nEOF")
+
+    def _write_etc(self, kns: str, filename: str, text: str) -> bool:
+        """Write /etc/netns/KNS/FILENAME (the lab owns the directory); False if it already said that."""
+        d = self.own_path(f"/etc/netns/{kns}")
         os.makedirs(d, exist_ok=True)
         path = os.path.join(d, filename)
         with contextlib.suppress(FileNotFoundError), open(path) as f:
             if f.read() == text:
-                return  # a re-run cell
+                return False  # a re-run cell
         with open(path, "w") as f:
             f.write(text)
-        body = text.rstrip("\n")
-        self._log(f"mkdir -p {d} && cat > {path} <<'EOF'\n{body}\nEOF")
+        return True
 
     # ---- running things ----------------------------------------------------------------------------
 

@@ -18,11 +18,11 @@ def loopback_up(lab, netns: str = "c1") -> Result:
 
     A fresh namespace has only ``lo``, DOWN: even talking to itself fails.
 
-    >>> nt.check.loopback_up(lab)       # doctest: +SKIP
-    ✗ loopback_up: lo in 'c1' is not up (lab.set_up('c1', 'lo'))
-    >>> lab.set_up("c1", "lo")          # doctest: +SKIP
-    >>> nt.check.loopback_up(lab)       # doctest: +SKIP
-    ✓ loopback_up: done
+    In the chapter's notebook::
+
+        nt.check.loopback_up(lab)   # ✗ loopback_up: lo in 'c1' is not up (lab.set_up('c1', 'lo'))
+        lab.set_up("c1", "lo")
+        nt.check.loopback_up(lab)   # ✓ loopback_up: done
     """
     problems: list[str] = []
     ns = need_netns(lab.snapshot(), netns, problems)
@@ -43,8 +43,9 @@ def direct_cable(lab, a: str = "a", b: str = "b", a_addr: str = "10.1.0.1/24",
     ``b``'s ``eth0`` (10.1.0.2/24); both are up and ``a`` pings ``b``.
     Interface names only have to be unique inside one namespace.
 
-    >>> nt.check.direct_cable(lab)      # doctest: +SKIP
-    ✗ direct_cable: the lab has no namespace 'a' (lab.add_netns('a')); ...
+    In the chapter's notebook::
+
+        nt.check.direct_cable(lab)   # ✗ direct_cable: the lab has no namespace 'a' (lab.add_netns('a')); ...
     """
     problems: list[str] = []
     snap = lab.snapshot()
@@ -77,8 +78,9 @@ def two_on_a_bridge(lab, bridge: str = "br0",
     the bridge and every end are up; ``s1`` (10.2.0.1/24) pings ``s2``
     (10.2.0.2/24). The bridge needs no address: it only switches frames.
 
-    >>> nt.check.two_on_a_bridge(lab)   # doctest: +SKIP
-    ✗ two_on_a_bridge: the host has no bridge 'br0' (lab.add_bridge('br0')); ...
+    In the chapter's notebook::
+
+        nt.check.two_on_a_bridge(lab)   # ✗ two_on_a_bridge: the host has no bridge 'br0' (lab.add_bridge('br0')); ...
     """
     problems: list[str] = []
     snap = lab.snapshot()

@@ -39,8 +39,9 @@ def second_container(lab, netns: str = "c2", host_end: str = "veth2",
     ``eth0`` (moved into ``c2``, 10.0.2.2/24); both up; ``c2`` has a default
     route via 10.0.2.1 and pings it.
 
-    >>> nt.check.second_container(lab)  # doctest: +SKIP
-    ✗ second_container: the lab has no namespace 'c2' (lab.add_netns('c2'))
+    In the chapter's notebook::
+
+        nt.check.second_container(lab)   # ✗ second_container: the lab has no namespace 'c2' (lab.add_netns('c2'))
     """
     problems: list[str] = []
     snap = lab.snapshot()
@@ -80,8 +81,9 @@ def host_as_router(lab, a: tuple = ("my-container", "10.0.0.2"), b: tuple = ("c2
     packets between its interfaces (``net.ipv4.ip_forward=1``, 0 in a new
     namespace).
 
-    >>> nt.check.host_as_router(lab)    # doctest: +SKIP
-    ✗ host_as_router: the host does not forward packets: net.ipv4.ip_forward is 0 (...)
+    In the chapter's notebook::
+
+        nt.check.host_as_router(lab)   # ✗ host_as_router: the host does not forward packets: net.ipv4.ip_forward is 0 (...)
     """
     problems: list[str] = []
     snap = lab.snapshot()
@@ -111,8 +113,9 @@ def docker_way(lab, netns: str = "c3", address: str = "172.17.0.3/16", bridge: s
     ``c3``'s end has 172.17.0.3/16 and a default route via 172.17.0.1,
     which it pings.
 
-    >>> nt.check.docker_way(lab)        # doctest: +SKIP
-    ✗ docker_way: the lab has no namespace 'c3' (lab.add_netns('c3'))
+    In the chapter's notebook::
+
+        nt.check.docker_way(lab)   # ✗ docker_way: the lab has no namespace 'c3' (lab.add_netns('c3'))
     """
     problems: list[str] = []
     snap = lab.snapshot()
