@@ -314,6 +314,7 @@ class DockerHost(Lab):
         self.delete_link(HOST, n["bridge"])
         del self._nets[name]
         self.__dict__.get("_taken_cache", {}).pop(name, None)
+        self.__dict__.get("_ipam_hint", {}).pop(name, None)
         self._save()
         self._apply_rules()
 
@@ -343,6 +344,11 @@ class DockerHost(Lab):
                                                if network in c["endpoints"]}
         return cache[network]
 
+    def _release(self, network: str, ip: str):
+        self._taken(network).discard(ip)
+        hints = self.__dict__.setdefault("_ipam_hint", {})
+        hints[network] = min(hints.get(network, 1 << 32), int(ipaddress.IPv4Address(ip)))
+
     def _allocate(self, network: str, want: str | None) -> str:
         n = self._nets[network]
         net = ipaddress.ip_network(n["subnet"])
@@ -357,11 +363,14 @@ class DockerHost(Lab):
                             if cc["endpoints"].get(network, {}).get("ip") == str(ip)), "the gateway")
                 raise errors.Conflict(f"address {ip} is already in use on {network} (by {who})")
             return str(ip)
-        # Docker's IPAM: the lowest free address, so freed ones are reused
+        # Docker's IPAM: the lowest free address, so freed ones are reused. Below the hint
+        # every address is taken, so the search starts there (releases lower the hint).
+        hints = self.__dict__.setdefault("_ipam_hint", {})
         first, last = int(net.network_address) + 1, int(net.broadcast_address)
-        for i in range(first, last):
+        for i in range(max(first, hints.get(network, first)), last):
             ip = str(ipaddress.IPv4Address(i))
             if ip not in taken:
+                hints[network] = i
                 return ip
         raise errors.Conflict(f"no available IPv4 addresses on network {network} ({net})")
 
@@ -513,7 +522,7 @@ class DockerHost(Lab):
     def _detach(self, cname: str, network: str):
         c = self._ctrs[cname]
         ep = c["endpoints"].pop(network)
-        self._taken(network).discard(ep["ip"])
+        self._release(network, ep["ip"])
         if kernel.link_delete(self._host(), ep["veth"]):
             self._log(self._ip(self._host(), f"link delete {ep['veth']}"))
         if ep.get("gateway") and c["endpoints"]:  # Docker moves the default route to another network
@@ -559,7 +568,7 @@ class DockerHost(Lab):
         peers = self._peers_of(name) - {name}
         for network in list(c["endpoints"]):
             ep = c["endpoints"].pop(network)
-            self._taken(network).discard(ep["ip"])
+            self._release(network, ep["ip"])
             kernel.link_delete(self._host(), ep["veth"])
             self._log(self._ip(self._host(), f"link delete {ep['veth']}"))
         del self._ctrs[name]

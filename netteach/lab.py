@@ -588,11 +588,13 @@ class Lab:
     def _write_etc(self, kns: str, filename: str, text: str) -> bool:
         """Write /etc/netns/KNS/FILENAME (the lab owns the directory); False if it already said that."""
         d = self.own_path(f"/etc/netns/{kns}")
-        os.makedirs(d, exist_ok=True)
         path = os.path.join(d, filename)
-        with contextlib.suppress(FileNotFoundError), open(path) as f:
-            if f.read() == text:
-                return False  # a re-run cell
+        try:
+            with open(path) as f:
+                if f.read() == text:
+                    return False  # a re-run cell
+        except FileNotFoundError:
+            os.makedirs(d, exist_ok=True)
         with open(path, "w") as f:
             f.write(text)
         return True

@@ -58,19 +58,25 @@ def netns_add(name: str, alias: str | None = None) -> bool:
     """``ip netns add name``; marks its ``lo`` with ``alias``. False if it already existed."""
     if _netns.exists(name):
         return False
-
     _rtnl._raise_fd_limit()
-
-    def inside():
-        sock = _fl.Socket()
-        if alias:
-            sock.transact([_fl.setlink(1, alias=alias)])
-        return sock
+    spare = _netns.spares.take()
     try:
-        sock = _call(_netns.create, name, inside)
+        if spare is not None:  # a namespace made ahead of time: only name it
+            fd, sock = spare
+            try:
+                _netns.name_spare(name, fd)
+            except BaseException:
+                sock.close()
+                raise
+            finally:
+                os.close(fd)
+        else:
+            sock = _call(_netns.create, name, _fl.Socket)
     except FileExistsError:
         raise errors.Conflict(f"/run/netns/{name} exists but holds no namespace; "
                               f"remove it with `rm /run/netns/{name}`") from None
+    if alias:
+        sock.transact([_fl.setlink(1, alias=alias)])
     _rtnl.adopt(name, sock)
     return True
 
