@@ -236,13 +236,19 @@ class Lab:
         self.commands.append(cmd)
 
     def _link(self, netns: str, kns, ifname: str) -> dict:
-        names.ifname(ifname)
-        link = kernel.link_get(kns, ifname)
-        if link is None:
-            here = [l["ifname"] for l in kernel.dump(kns)["links"]]
-            raise errors.NoSuchInterface(
-                f"no interface {ifname!r} in namespace {netns!r} (it has: {', '.join(here)})")
-        return link
+        return self._links(netns, kns, ifname)[0]
+
+    def _links(self, netns: str, kns, *ifnames: str) -> list[dict]:
+        """The named links of a namespace, asked in one go; NoSuchInterface names what is there."""
+        for ifname in ifnames:
+            names.ifname(ifname)
+        links = kernel.links_get(kns, list(ifnames))
+        for ifname, link in zip(ifnames, links):
+            if link is None:
+                here = [l["ifname"] for l in kernel.dump(kns)["links"]]
+                raise errors.NoSuchInterface(
+                    f"no interface {ifname!r} in namespace {netns!r} (it has: {', '.join(here)})")
+        return links
 
     def _owned_in_root(self, kns, link: dict, ifname: str, verb: str):
         """In host='root' mode, only change links this lab made (never the machine's own)."""
@@ -437,8 +443,7 @@ class Lab:
     def set_master(self, ifname: str, bridge: str, netns: str = HOST) -> None:
         """``ip link set IFNAME master BRIDGE``: plug an interface into a bridge (a switch port)."""
         kns = self._ns(netns)
-        link = self._link(netns, kns, ifname)
-        br = self._link(netns, kns, bridge)
+        link, br = self._links(netns, kns, ifname, bridge)
         if br["kind"] != "bridge":
             raise errors.Conflict(f"{bridge!r} in {netns!r} is a {br['kind']}, not a bridge")
         if link.get("master") == br["index"]:
@@ -450,12 +455,13 @@ class Lab:
     def set_up(self, netns: str, ifname: str) -> None:
         """``ip -n NETNS link set IFNAME up``; also brings the namespace's ``lo`` up."""
         kns = self._ns(netns)
-        link = self._link(netns, kns, ifname)
-        todo = []
         if kns is not None and ifname != "lo":
-            lo = kernel.link_get(kns, "lo")
-            if lo and not lo["admin_up"]:
-                todo.append(("lo", lo["index"]))
+            link, lo = self._links(netns, kns, ifname, "lo")
+        else:
+            link, lo = self._link(netns, kns, ifname), None
+        todo = []
+        if lo and not lo["admin_up"]:
+            todo.append(("lo", lo["index"]))
         if not link["admin_up"]:
             self._owned_in_root(kns, link, ifname, "bring up")
             todo.append((ifname, link["index"]))

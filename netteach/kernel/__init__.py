@@ -113,6 +113,14 @@ def link_get(ns, ifname: str) -> dict | None:
     return _get(ns, ifname)
 
 
+def links_get(ns, ifnames: list[str]) -> list[dict | None]:
+    """Several links by name in one request batch (None where there is no such link)."""
+    try:
+        return _rtnl.fast(ns).links_named(ifnames)
+    except _fl.NetlinkError as exc:
+        raise _rtnl.translate(exc, f"reading links {ifnames} in {_rtnl.where(ns)}") from None
+
+
 def link_by_index(ns, index: int) -> dict | None:
     """The link with this ifindex in ``ns``, or None."""
     return _get(ns, index=index)

@@ -226,18 +226,31 @@ class Socket:
         return codes
 
     def get(self, mtype: int, payload: bytes) -> bytes | None:
-        """One ``get`` request; the answer's body, or None if the kernel says ENODEV."""
+        """One ``get`` request; the answer's body, or None if the kernel says there is no such thing."""
+        return self.get_many(mtype, [payload])[0]
+
+    def get_many(self, mtype: int, payloads: list[bytes]) -> list[bytes | None]:
+        """Several ``get`` requests in one write; their answers in order (None: no such thing)."""
         with self.lock:
-            (seq,) = self._send([(mtype, NLM_F_REQUEST, payload)])
+            seqs = self._send([(mtype, NLM_F_REQUEST, p) for p in payloads])
+            want = {s: i for i, s in enumerate(seqs)}
+            out: list = [None] * len(seqs)
+            error = 0
             for t, s, body in self._messages():
-                if s != seq:
+                if s not in want:
                     continue
+                i = want.pop(s)
                 if t == NLMSG_ERROR:
                     code = -struct.unpack_from("i", body, 0)[0]
-                    if code in (_errno.ENODEV, _errno.ENOENT, _errno.EINVAL) or code == 0:
-                        return None
-                    raise NetlinkError(code, os.strerror(code))
-                return body
+                    if code not in (0, _errno.ENODEV, _errno.ENOENT, _errno.EINVAL):
+                        error = error or code
+                else:
+                    out[i] = body
+                if not want:
+                    break
+        if error:
+            raise NetlinkError(error, os.strerror(error))
+        return out
 
     def dump(self, mtype: int, payload: bytes) -> list[bytes]:
         with self.lock:
@@ -261,9 +274,13 @@ class Socket:
         return [parse_link(m) for m in self.dump(RTM_GETLINK, _ifinfo() + _u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS))]
 
     def link(self, name: str | None = None, index: int = 0) -> dict | None:
-        body = self.get(RTM_GETLINK, _ifinfo(index=index) + _u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)
-                        + (_str(IFLA_IFNAME, name) if name else b""))
-        return parse_link(body) if body else None
+        return self.links_named([name] if name else [], index)[0]
+
+    def links_named(self, names: list[str], index: int = 0) -> list[dict | None]:
+        """Links by name (or one by index), asked in one write."""
+        head = _ifinfo(index=index) + _u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)
+        bodies = self.get_many(RTM_GETLINK, [head + _str(IFLA_IFNAME, n) for n in names] or [head])
+        return [parse_link(b) if b else None for b in bodies]
 
     def addrs(self) -> list[dict]:
         return [parse_addr(m) for m in self.dump(RTM_GETADDR, struct.pack("BBBBI", 0, 0, 0, 0, 0))]
