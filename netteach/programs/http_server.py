@@ -31,6 +31,7 @@ def main(argv=None):
         address_family = socket.AF_INET
         allow_reuse_address = True
         daemon_threads = True
+        request_queue_size = 128  # reachability() connects from every namespace at once
 
     Server(("0.0.0.0", port), Handler).serve_forever()
 
