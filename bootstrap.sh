@@ -48,7 +48,7 @@ fi
 case "$mode" in
   setup) echo "netteach is installed in $(pwd)/.venv";;
   lab)
-    echo "starting JupyterLab on http://127.0.0.1:8888 - open the URL with the token printed below"
+    echo "starting JupyterLab on 127.0.0.1 - open the http://127.0.0.1:... URL printed below (it carries the token)"
     exec .venv/bin/netteach lab "$@";;
   test)
     exec .venv/bin/python -m pytest "$@";;

@@ -70,7 +70,7 @@ def _lab(args):
             f"--notebook-dir={nbdir}"]
     if os.geteuid() == 0:
         argv.append("--allow-root")
-    os.execv(sys.executable, argv)
+    os.execv(sys.executable, argv + list(args.jupyter_args))
 
 
 def main(argv=None):
@@ -82,9 +82,12 @@ def main(argv=None):
     c.add_argument("--all", action="store_true", help="remove every netteach lab, even live ones")
     d = sub.add_parser("demo", help="build a two-container bridge lab, ping, draw it, remove it")
     d.add_argument("--png", default="netteach-demo.png")
-    l = sub.add_parser("lab", help="start JupyterLab on the notebooks (127.0.0.1)")
+    l = sub.add_parser("lab", help="start JupyterLab on the notebooks (127.0.0.1); other options go to JupyterLab")
     l.add_argument("--dir", default=None)
-    args = p.parse_args(argv)
+    args, extra = p.parse_known_args(argv)
+    if extra and args.cmd != "lab":
+        p.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.jupyter_args = extra
     from netteach.errors import NetteachError
 
     try:
