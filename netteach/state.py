@@ -53,9 +53,12 @@ def path(name: str) -> str:
 
 @contextlib.contextmanager
 def locked():
-    """Serialise state changes between processes (two notebooks, a cleanup)."""
-    os.makedirs(STATE_DIR, mode=0o755, exist_ok=True)
-    fd = os.open(os.path.join(STATE_DIR, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    """Serialise state changes between processes (two notebooks, a cleanup).
+
+    The lock is taken on the directory that holds the state directory, so no
+    lock file is ever left behind.
+    """
+    fd = os.open(os.path.dirname(STATE_DIR.rstrip("/")) or "/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -110,12 +113,8 @@ def remove(name: str) -> None:
     _forget(path(name))
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path(name))
-    # leave no empty directory or lock file behind once the last lab is gone
-    with contextlib.suppress(OSError):
-        if not [n for n in os.listdir(STATE_DIR) if n.endswith(".json")]:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(STATE_DIR, ".lock"))
-            os.rmdir(STATE_DIR)
+    with contextlib.suppress(OSError):  # leave no empty directory behind once the last lab is gone
+        os.rmdir(STATE_DIR)
 
 
 def all_names() -> list[str]:

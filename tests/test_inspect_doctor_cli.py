@@ -79,6 +79,7 @@ def test_cli_doctor_labs_cleanup_demo(tmp_path):
     assert r.returncode == 0
     r = run_cli("cleanup")
     assert r.returncode == 0
+    assert not os.path.exists("/run/netteach"), "cleanup with nothing to do must not leave a state dir"
 
 
 def test_cli_reports_errors_without_traceback():
