@@ -217,10 +217,9 @@ class DockerHost(Lab):
         """Docker's nftables rules in the host: all, or one chain (``"FORWARD"``, ``"DOCKER"``, ``"POSTROUTING"``...)."""
         if chain is None:
             return self.nft(HOST)
-        for table, c, _ in dockerrules.CHAINS:
-            if c == chain:
-                found = [t for t, cc, _ in dockerrules.CHAINS if cc == chain]
-                return _Text("".join(self.nft(HOST, f"chain ip {t} {chain}") for t in found))
+        tables = [t for t, c, _ in dockerrules.CHAINS if c == chain]  # DOCKER is in nat and filter
+        if tables:
+            return _Text("".join(self.nft(HOST, f"chain ip {t} {chain}") for t in tables))
         raise errors.NoSuchInterface(f"no chain {chain!r}; Docker's are: "
                                      + ", ".join(sorted({c for _, c, _ in dockerrules.CHAINS})))
 

@@ -756,9 +756,6 @@ def teardown(st: state.LabState) -> None:
     marker = _marker(st.name)
     for p in reversed(st.procs):
         kernel.kill(p["pid"], p.get("start"))
-    for ns, table_family, table in reversed(st.nft):
-        if ns is None or kernel.netns_exists(ns):
-            kernel.run(ns, ["nft", "delete", "table", table_family, table])
     for ns, dst, via in reversed(st.routes):
         kernel.route_delete(ns, dst, via=via)
     for ns, ifname in reversed(st.links):

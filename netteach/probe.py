@@ -89,10 +89,7 @@ def parse_ping(rc: int, out: str, err: str, source: str, target: str) -> PingRes
 
 def ping(label: str, kns, target: str, count: int = 1, timeout: float = 1) -> PingResult:
     """``ping -c COUNT -W TIMEOUT TARGET`` from inside ``kns``."""
-    kernel.procs.require_tool("ping", "iputils-ping")
-    argv = ["ping", "-n", "-c", str(count), "-W", str(timeout), "-i", "0.2", str(target)]
-    rc, out, err = kernel.run(kns, argv, timeout=count * 0.2 + timeout + 5)
-    return parse_ping(rc, out, err, label, str(target))
+    return ping_many([(label, kns, target)], count=count, timeout=timeout)[0]
 
 
 @dataclass

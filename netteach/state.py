@@ -35,7 +35,6 @@ class LabState:
     sysctls: list[list] = field(default_factory=list)  # [ns, key, old value] to restore
     procs: list[dict] = field(default_factory=list)  # {pid, start, argv}
     files: list[str] = field(default_factory=list)  # files/dirs made (e.g. /etc/netns/<ns>)
-    nft: list[list] = field(default_factory=list)  # [ns, family, table]
     extra: dict = field(default_factory=dict)  # for higher layers (DockerHost): plain JSON
 
     def to_dict(self) -> dict:

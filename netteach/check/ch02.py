@@ -31,6 +31,15 @@ def _need_default_via(ns, gateway: str, problems: list) -> bool:
     return True
 
 
+def _container_end(lab, ns, inside, address: str, gateway: str, problems: list):
+    """The container's end is addressed and up, routes via the gateway, and reaches it."""
+    need_addr(inside, address, problems)
+    need_up(inside, problems)
+    _need_default_via(ns, _ip(gateway), problems)
+    if not problems:
+        need_ping(lab, ns.name, _ip(gateway), problems)
+
+
 def second_container(lab, netns: str = "c2", host_end: str = "veth2",
                      gateway: str = "10.0.2.1/24", address: str = "10.0.2.2/24") -> Result:
     """Exercise 2.1: the article's model for a second container ``c2``, on its own subnet.
@@ -65,11 +74,7 @@ def second_container(lab, netns: str = "c2", host_end: str = "veth2",
     inside = snap.interface(netns, hv.peer[1])
     need_addr(hv, gateway, problems)
     need_up(hv, problems)
-    need_addr(inside, address, problems)
-    need_up(inside, problems)
-    _need_default_via(ns, _ip(gateway), problems)
-    if not problems:
-        need_ping(lab, netns, _ip(gateway), problems)
+    _container_end(lab, ns, inside, address, gateway, problems)
     return Result("second_container", problems)
 
 
@@ -143,9 +148,5 @@ def docker_way(lab, netns: str = "c3", address: str = "172.17.0.3/16", bridge: s
         problems.append(f"{host_end.ifname} has an address ({', '.join(v4)}): Docker leaves the host "
                         f"end unnumbered, the gateway is {bridge}'s address")
     need_up(host_end, problems)
-    need_addr(inside, address, problems)
-    need_up(inside, problems)
-    _need_default_via(ns, _ip(gateway), problems)
-    if not problems:
-        need_ping(lab, netns, _ip(gateway), problems)
+    _container_end(lab, ns, inside, address, gateway, problems)
     return Result("docker_way", problems)

@@ -106,6 +106,14 @@ class _Host:
 
 # ---- exercise 1: -p 8081:80 from a second container ------------------------------------------
 
+def _need_default_via(h, name: str, gateway: str, problems: list, what: str = "the gateway"):
+    via = h.default_via(name)
+    if via is None:
+        problems.append(f"{name} has no default route")
+    elif via != gateway:
+        problems.append(f"{name}'s default route goes via {via}, not {what} {gateway}")
+
+
 @_safe
 def second_published_port(dh, port: int = 8081, first_port: int = 8080) -> Result:
     """Exercise 1: ``docker run -p 8081:80`` of a second container, reachable from everywhere.
@@ -173,11 +181,7 @@ def fixed_ip_network(dh, container: str = "db", subnet: str = "10.10.0.0/24", ip
     end = h.snap.interface(*eth.peer) if eth.peer else None
     if bridge is not None and (end is None or end.master != bridge.ifname):
         problems.append(f"{container}'s {eth.ifname} is not plugged into the bridge {bridge.ifname} of {subnet}")
-    via = h.default_via(container)
-    if via is None:
-        problems.append(f"{container} has no default route")
-    elif via != gateway:
-        problems.append(f"{container}'s default route goes via {via}, not its network's gateway {gateway}")
+    _need_default_via(h, container, gateway, problems, what="its network's gateway")
     if not eth.admin_up:
         problems.append(f"{container}'s {eth.ifname} is down")
     elif not dh.ping(container, gateway):
@@ -230,11 +234,7 @@ def c2_reaches_internet(lab, container: str = "c2", address: str = "172.17.0.3/1
                             "(like veth3c9e1d2)")
         if not end.admin_up:
             problems.append(f"{c}'s host end {end.ifname} is down")
-    via = h.default_via(c)
-    if via is None:
-        problems.append(f"{c} has no default route")
-    elif via != gateway:
-        problems.append(f"{c}'s default route goes via {via}, not {gateway}")
+    _need_default_via(h, c, gateway, problems)
     if lab.sysctl("host", "net.ipv4.ip_forward") != "1":
         problems.append("ip_forward is 0 in the host: it does not route between its interfaces")
     if h.internet is None or h.uplink is None:

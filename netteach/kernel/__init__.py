@@ -5,8 +5,10 @@ out), so that it can later run in a helper process driven over a pipe.
 A namespace argument ``ns`` is ``None`` (this process's root namespace), a
 name under ``/run/netns`` or an absolute path to a namespace file.
 
-Each operation runs on the dedicated kernel thread (see :mod:`.worker`), so
-calls are safe from a Jupyter cell, whose thread has a running asyncio loop.
+Netlink requests go through plain sockets (:mod:`.fastnl`), usable from any
+thread; what must change namespace or uses pyroute2 runs on the kernel thread
+(:mod:`.worker`). So every call is safe from a Jupyter cell, whose thread has
+a running asyncio loop, and that thread never leaves its namespace.
 
 >>> from netteach import kernel
 >>> kernel.netns_exists(None)
@@ -210,12 +212,6 @@ def addr_add(ns, ifname: str, address: str, prefixlen: int, index: int | None = 
     """``ip addr add address/prefixlen dev ifname``; False if it was already there."""
     req = _fl.addr(True, index or _index(ns, ifname), address, prefixlen)
     return _rtnl.transact(ns, f"adding {address}/{prefixlen} to {ifname!r}", [req], ok=(errno.EEXIST,))[0] == 0
-
-
-def addr_delete(ns, ifname: str, address: str, prefixlen: int) -> bool:
-    req = _fl.addr(False, _index(ns, ifname), address, prefixlen)
-    return _rtnl.transact(ns, f"removing {address}/{prefixlen} from {ifname!r}", [req],
-                          ok=(errno.EADDRNOTAVAIL, errno.ENOENT))[0] == 0
 
 
 def route_add(ns, dst: str, via: str | None = None, dev: str | None = None) -> bool:

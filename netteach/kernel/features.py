@@ -59,7 +59,8 @@ def probe_kernel() -> dict:
     from netteach import kernel
 
     out = {}
-    kernel.netns_delete(PROBE_NS) if kernel.netns_exists(PROBE_NS) else None
+    if kernel.netns_exists(PROBE_NS):  # left by a probe that was killed
+        kernel.netns_delete(PROBE_NS)
     kernel.netns_add(PROBE_NS, alias=PROBE_MARKER)
     try:
         for kind in LINK_KINDS:

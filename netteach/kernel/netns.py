@@ -107,7 +107,7 @@ def _ensure_run_dir():
 def create(name: str, then=None):
     """``ip netns add name``; ``then()`` runs inside the new namespace before returning.
 
-    Returns what ``then`` returned. Raises Conflict-free: callers check existence.
+    Returns what ``then`` returned; FileExistsError if the name is taken (callers check first).
     """
     root_fd()
     if not os.path.ismount(RUN_DIR):

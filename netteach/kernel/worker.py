@@ -2,8 +2,9 @@
 
 pyroute2's sync API cannot run on a thread whose asyncio loop is running
 (every Jupyter kernel's main thread), and ``setns()`` moves only the calling
-thread. So all kernel work runs here, on a dedicated daemon thread, and the
-caller's thread never changes namespace.
+thread. So the work that enters a namespace (opening its sockets, sysctls) or uses
+pyroute2 runs here, on a dedicated daemon thread, and the caller's thread
+never changes namespace.
 
 >>> from netteach.kernel.worker import call
 >>> call(lambda: 6 * 7)
