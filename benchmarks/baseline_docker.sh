@@ -1,7 +1,7 @@
 #!/bin/sh
 # The baseline for DockerHost.run: what dockerd does for N containers on the default bridge,
 # typed as `ip`, `sysctl` and `nft` commands (the ruleset file is Docker's chains, made by the
-# benchmark with netteach.dockerrules so both sides install the same rules).
+# benchmark with netteach.docker.rules so both sides install the same rules).
 #   sh benchmarks/baseline_docker.sh build N PREFIX RULES_FILE   /   ... teardown N PREFIX
 set -e
 cmd=$1 n=$2 p=$3 rules=$4

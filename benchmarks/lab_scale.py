@@ -123,7 +123,7 @@ def round_lab(n: int, tag: str) -> dict:
 
 def round_docker(n: int, tag: str) -> dict:
     import netteach as nt
-    from netteach import dockerrules
+    from netteach.docker import rules as dockerrules
 
     out = {}
     prefix = f"ntd{os.getpid()}{tag}"

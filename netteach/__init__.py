@@ -29,7 +29,7 @@ __version__ = "0.1.0"
 # name -> module that defines it; loaded on first use (networkx-style lazy API)
 _LAZY = {
     "Lab": ("netteach.lab", "Lab"),
-    "DockerHost": ("netteach.docker", "DockerHost"),
+    "DockerHost": ("netteach.docker.host", "DockerHost"),
     "labs": ("netteach.lab", "labs"),
     "cleanup": ("netteach.lab", "cleanup"),
     "doctor": ("netteach.doctor", "doctor"),

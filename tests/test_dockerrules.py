@@ -1,10 +1,10 @@
-"""dockerrules.rules(): the nft script dockerd's classic layout amounts to. Pure: no root, no kernel."""
+"""docker.rules.rules(): the nft script dockerd's classic layout amounts to. Pure: no root, no kernel."""
 
 from __future__ import annotations
 
 import re
 
-from netteach.dockerrules import CHAINS, MANAGED, Net, Port, rules
+from netteach.docker.rules import CHAINS, MANAGED, Net, Port, rules
 
 DOCKER0 = Net("docker0", "172.17.0.0/16")
 BACK = Net("br-0123456789ab", "10.10.0.0/24")

@@ -14,7 +14,7 @@ False
 
 The host is a fresh Docker host, inside its own namespace: bridge ``docker0``
 172.17.0.1/16, ``net.ipv4.ip_forward=1``, Docker's nftables chains (classic
-layout, see :mod:`netteach.dockerrules`), and an uplink ``eth0``
+layout, see :mod:`netteach.docker.rules`), and an uplink ``eth0``
 198.51.100.2/24 to an ``internet`` namespace (198.51.100.1, plus a "server" at
 203.0.113.10) that stands in for the outside world, so no packet ever leaves
 the lab. Documentation address ranges (RFC 5737) are used for everything
@@ -42,7 +42,8 @@ import re
 import secrets
 import sys
 
-from netteach import dockerrules, errors, kernel, names, probe
+from netteach import errors, kernel, names, probe
+from netteach.docker import rules as dockerrules
 from netteach.lab import HOST, Lab, _port, _Text
 
 INTERNET = "internet"
