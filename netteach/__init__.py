@@ -12,15 +12,18 @@ from netteach.errors import (  # noqa: F401
     Conflict,
     InvalidAddress,
     InvalidName,
+    InvalidValue,
     KernelError,
     LabInUse,
     MissingKernelFeature,
     MissingTool,
     NetteachError,
+    NoSuchChain,
     NoSuchContainer,
     NoSuchInterface,
     NoSuchNamespace,
     NoSuchNetwork,
+    NotOnThisMachine,
     PermissionDenied,
 )
 

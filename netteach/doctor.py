@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from netteach.errors import MissingKernelFeature
+from netteach.errors import NotOnThisMachine  # noqa: F401  (was defined here; kept importable)
 from netteach.kernel import features as _features
 
 WHY = {
@@ -34,13 +34,6 @@ WHY = {
 TOOLS = {"ip": "iproute2", "nft": "nftables", "ping": "iputils-ping", "tc": "iproute2",
          "nsenter": "util-linux", "tcpdump": "tcpdump"}
 NEEDED_TOOLS = ("ip", "nft", "ping")
-
-
-class NotOnThisMachine(MissingKernelFeature):
-    """A notebook needs what this machine lacks; Jupyter shows the message, not a traceback."""
-
-    def _render_traceback_(self):  # IPython's hook: "Run All" stops here, quietly
-        return [f"\x1b[1;31m✗ {self}\x1b[0m"]
 
 
 @dataclass
@@ -80,7 +73,7 @@ class Capabilities:
         >>> Capabilities(True, True, True, True, features={"nft nat": False}, tools=tools).require("nft nat")
         Traceback (most recent call last):
         ...
-        netteach.doctor.NotOnThisMachine: this machine cannot do nft nat (masquerade and -p publishing (notebook 03)): this notebook needs it, so it stops here - nothing was built. nt.doctor() lists what is missing and what to do.
+        netteach.errors.NotOnThisMachine: this machine cannot do nft nat (masquerade and -p publishing (notebook 03)): this notebook needs it, so it stops here - nothing was built. nt.doctor() lists what is missing and what to do.
         """
         missing = [f for f in features if not self.has(f)]
         if missing:

@@ -7,9 +7,12 @@
     ├── NoSuchInterface (LookupError)   an interface that is not where it was asked for
     ├── NoSuchContainer (LookupError)   a DockerHost container that does not exist
     ├── NoSuchNetwork (LookupError)     a DockerHost network that does not exist
+    ├── NoSuchChain (LookupError)       an nftables table or chain that does not exist
+    ├── InvalidValue (ValueError)       a value the kernel refuses for a setting (a sysctl)
     ├── Conflict                        the request contradicts what already exists
     ├── LabInUse (Conflict)             the lab belongs to another live process
     ├── MissingKernelFeature            the kernel cannot make this kind of object
+    │   └── NotOnThisMachine            a notebook stops: this machine lacks what it needs
     ├── MissingTool                     a program (ip, nft, ping) is not installed
     ├── PermissionDenied (PermissionError)  not root / no CAP_NET_ADMIN
     └── KernelError                     anything else the kernel refused
@@ -52,6 +55,14 @@ class NoSuchNetwork(NetteachError, LookupError):
     """A network name the DockerHost does not have."""
 
 
+class NoSuchChain(NetteachError, LookupError):
+    """An nftables table or chain that does not exist in the namespace asked."""
+
+
+class InvalidValue(NetteachError, ValueError):
+    """A value the kernel refuses for a setting, e.g. ``sysctl -w net.ipv4.ip_forward=7``."""
+
+
 class Conflict(NetteachError):
     """The request contradicts an object that already exists."""
 
@@ -62,6 +73,16 @@ class LabInUse(Conflict):
 
 class MissingKernelFeature(NetteachError):
     """This kernel cannot make the object asked for (module missing)."""
+
+
+class NotOnThisMachine(MissingKernelFeature):
+    """A notebook needs what this machine lacks; Jupyter shows the message, not a traceback.
+
+    Raised by ``nt.doctor().require(...)`` in a notebook's first cell.
+    """
+
+    def _render_traceback_(self):  # IPython's hook: "Run All" stops here, quietly
+        return [f"\x1b[1;31m✗ {self}\x1b[0m"]
 
 
 class MissingTool(NetteachError):

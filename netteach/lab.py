@@ -41,6 +41,8 @@ import threading
 from netteach import errors, kernel, names, probe, state
 
 HOST = "host"
+#: set in every namespace a lab makes (see ``Lab._fresh_sysctls``)
+FRESH_SYSCTLS = {"net.ipv4.ip_forward": 0, "net.ipv4.conf.all.forwarding": 0}
 _registry: dict[str, "Lab"] = {}
 _registry_lock = threading.RLock()
 
@@ -289,7 +291,20 @@ class Lab:
                 self._save()
             raise
         self._log(f"ip netns add {kns}")
+        self._fresh_sysctls(kns)
         return True
+
+    def _fresh_sysctls(self, kns):
+        """Forwarding off in a namespace the lab just made, as on a machine that just booted.
+
+        The kernel does not start a new namespace from its defaults: it copies
+        the initial namespace's IPv4 settings (unless ``net.core.devconf_inherit_init_net``
+        says otherwise), so on a machine running Docker a new namespace would
+        already forward. Lessons must not depend on the machine they run on.
+        """
+        kernel.sysctls_set(kns, FRESH_SYSCTLS)
+        self._log(f"ip netns exec {kns} sysctl -qw "
+                  + " ".join(f"{k}={v}" for k, v in FRESH_SYSCTLS.items()))
 
     def add_netns(self, netns: str) -> None:
         """``ip netns add NAME``: a new network namespace, with only ``lo`` (DOWN)."""
@@ -375,7 +390,7 @@ class Lab:
         self._record_root_links(kns, name)
         self._record_root_links(pkns, peer)
         try:  # the first run just makes it; a name already taken is looked at only then
-            kernel.veth_add(kns, name, peer, peer_ns=pkns)
+            kernel.veth_add(kns, name, peer, peer_ns=kernel.ROOT if pkns is None and kns is not None else pkns)
         except errors.Conflict:
             if self._find_veth_pair(kns, name, peer, pkns):
                 return
@@ -437,7 +452,10 @@ class Lab:
         if kernel.link_get(dst, ifname) is not None:
             raise errors.Conflict(f"namespace {netns!r} already has an interface {ifname!r}; "
                                   "rename one of them first")
-        kernel.link_set(src, ifname, netns=dst)
+        self._record_root_links(dst, ifname)  # into the root namespace: remove it on destroy()
+        # netns=None would mean "stay": the root namespace is named by its path
+        kernel.link_set(src, ifname, netns=kernel.ROOT if dst is None else dst, index=link["index"])
+        self._mark_root_links(dst, ifname)
         self._log(self._ip(src, f"link set {ifname} netns {dst if dst else 1}"))
 
     def set_master(self, ifname: str, bridge: str, netns: str = HOST) -> None:

@@ -143,9 +143,14 @@ class Snapshot:
 
     def summary(self) -> str:
         parts = [f"{len(self.namespaces)} netns"]
-        pairs = self.count("veth") // 2 + self.count("veth") % 2
+        veths = [i for i in self.interfaces if i.kind == "veth"]
+        # a pair with both ends here is seen twice; one whose other end is outside, once
+        here = {(i.netns, i.ifname) for i in veths}
+        outside = sum(1 for i in veths if i.peer is None or i.peer not in here)
+        pairs = (len(veths) - outside) // 2 + outside
         if pairs:
-            parts.append(f"{pairs} veth pair" + ("s" if pairs > 1 else ""))
+            parts.append(f"{pairs} veth pair" + ("s" if pairs > 1 else "")
+                         + (f" ({outside} with one end outside)" if outside else ""))
         for kind in sorted({i.kind for i in self.interfaces} - {"veth", "loopback"}):
             n = self.count(kind)
             parts.append(f"{n} {kind}" + ("s" if n > 1 and not kind.endswith("s") else ""))

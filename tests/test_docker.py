@@ -203,15 +203,26 @@ def test_default_bridge_reaches_peers_and_internet_but_not_by_name(scene, reach)
     assert 'ip saddr 172.17.0.0/16 oifname != "docker0" masquerade' in nft_rules(kns(scene, "host"))[("nat", "POSTROUTING")]
 
 
+# a DNS query to the lab's resolver: refused (ICMP port unreachable), or "timeout" if no ICMP came
+DNS_PROBE = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(8); "
+             "s.connect(('198.51.100.1', 53)); s.send(b'\\0' * 12)\n"
+             "try:\n    s.recv(512); print('answered')\n"
+             "except ConnectionRefusedError:\n    print('refused')\n"
+             "except socket.timeout:\n    print('timeout')")
+
+
 def test_unknown_names_fail_at_once(scene):
-    """Nothing answers DNS at 198.51.100.1: each lookup must fail on the "port unreachable" at
-    once, not wait 5 s for a timeout (ICMP errors to the masqueraded 198.51.100.2 are not rate
-    limited in the internet namespace)."""
+    """Nothing answers DNS at 198.51.100.1: each lookup must fail on the ICMP "port unreachable"
+    the internet namespace sends back, not wait for a timeout. Every query, several in a row
+    through the same masquerade address, gets that ICMP error (the internet namespace does not
+    rate-limit them). Asserted on what the kernel delivers, not on a stopwatch."""
+    import sys
+
     assert sysctl(kns(scene, "internet"), "net.ipv4.icmp_ratelimit") == "0"
-    for who in ("w1", "w2", "w1", "web", "host", "db"):
-        t = time.monotonic()
-        r = scene.exec(who, "getent hosts no-such-name")
-        assert r.returncode == 2 and time.monotonic() - t < 2, (who, r, time.monotonic() - t)
+    for who in ("w1", "w2", "w1", "web", "host", "db", "w1"):
+        r = scene.exec(who, [sys.executable, "-c", DNS_PROBE])
+        assert r.stdout.strip() == "refused", (who, r)
+        assert scene.exec(who, "getent hosts no-such-name").returncode == 2
 
 
 def test_user_network_resolves_names(scene, reach):
@@ -240,7 +251,7 @@ def test_two_networks_cannot_talk(scene, reach):
 def test_container_on_two_networks_talks_to_both(scene, reach):
     web = kns(scene, "web")
     assert addrs(web, "eth0") == ["172.17.0.4/16"] and addrs(web, "eth1") == ["10.10.0.4/24"]
-    assert default_gw(web) == "172.17.0.1"
+    assert default_gw(web) == "10.10.0.1"  # dockerd's order: "backend" before "bridge"
     for other in ("w1", "w2", "db", "api"):
         assert reach.ping[("web", other)] and reach.ping[(other, "web")], other
     assert reach.http[("web", "api:80")] and reach.http[("db", "web:80")] and reach.http[("w2", "web:80")]
@@ -379,7 +390,7 @@ def test_nft_ruleset_has_dockers_chains(scene):
     # dh.rules(): the same, per chain
     assert "jump DOCKER-ISOLATION-STAGE-2" in scene.rules("DOCKER-ISOLATION-STAGE-1")
     assert "table ip nat" in scene.rules("DOCKER") and "table ip filter" in scene.rules("DOCKER")
-    with pytest.raises(nt.NoSuchInterface, match="DOCKER-USER"):
+    with pytest.raises(nt.NoSuchChain, match="DOCKER-USER"):
         scene.rules("NOPE")
 
 
@@ -589,3 +600,26 @@ def test_destroy_leaves_nothing_and_the_root_untouched(lab_name, untouched_root)
     finally:
         again.destroy()
     assert netteach_leftovers(lab_name) == []
+
+
+def test_network_connect_moves_the_default_route_as_dockerd_does(dh):
+    """libnetwork sorts a container's endpoints (Endpoint.Less: priority, then network name) and
+    the first one's gateway is the default route. Observed on Docker 20.10: after
+    `docker network connect backend both`, `default via 172.18.0.1 dev eth1`."""
+    dh.run("both")
+    dh.network_create("backend")  # 172.18.0.0/16
+    dh.network_create("zeta", subnet="10.77.0.0/24")
+    both = dh.kernel_name("both")
+    assert sh(f"ip -n {both} route show default").split()[:5] == ["default", "via", "172.17.0.1", "dev", "eth0"]
+    dh.network_connect("backend", "both")  # "backend" < "bridge": it takes the default route
+    assert sh(f"ip -n {both} route show default").split()[:5] == ["default", "via", "172.18.0.1", "dev", "eth1"]
+    assert dh.inspect("both")["NetworkSettings"]["Gateway"] == "172.18.0.1"
+    dh.network_connect("zeta", "both")  # "zeta" sorts last: nothing changes
+    assert default_gw(both) == "172.18.0.1"
+    dh.network_disconnect("backend", "both")  # the next in order, "bridge", takes over
+    assert sh(f"ip -n {both} route show default").split()[:5] == ["default", "via", "172.17.0.1", "dev", "eth0"]
+    assert len(ipj(both, "route", "show", "default")) == 1
+    dh.run("www", publish={8081: 80}, serve=80)
+    dh.network_connect("backend", "www")  # a published container keeps answering the internet
+    assert default_gw(dh.kernel_name("www")) == "172.18.0.1"
+    assert dh.http_get("internet", "host", 8081)

@@ -109,3 +109,20 @@ def test_fresh_and_empty():
     assert edge_kinds(g) == {"in": 1}
     assert to_graph(Snapshot()).number_of_nodes() == 0
     assert node_id("fresh", "lo") in g
+
+
+def test_summary_counts_pairs_with_one_end_outside():
+    """A veth whose other end is outside the snapshot is one pair, not half of one."""
+    from netteach.snapshot import Interface, Namespace
+
+    def veth(ns, name, peer):
+        return Interface(ns, name, kind="veth", peer=peer, state="UP")
+
+    snap = Snapshot(namespaces=[
+        Namespace("host", interfaces=[veth("host", "v0", ("c1", "eth0")), veth("host", "v1", None),
+                                      veth("host", "v2", None)]),
+        Namespace("c1", interfaces=[veth("c1", "eth0", ("host", "v0")), veth("c1", "eth1", ("elsewhere", "x"))]),
+    ])
+    assert snap.summary() == "2 netns, 4 veth pairs (3 with one end outside)"
+    assert repr(bridge_lab(3)) == "<Snapshot: 4 netns, 3 veth pairs, 1 bridge>"
+    assert "veth" not in fresh_ns().summary()

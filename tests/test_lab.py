@@ -357,3 +357,38 @@ def test_without_privileges_a_clear_error_and_nothing_made(lab_name, untouched_r
     assert r.stdout.startswith("DENIED") and "README" in r.stdout, r.stdout + r.stderr
     assert "Traceback" not in r.stderr
     assert netteach_leftovers(lab_name) == []
+
+
+def test_new_namespaces_start_with_forwarding_off(lab):
+    """The kernel copies a new namespace's IPv4 settings from the machine's first namespace (on a
+    machine running Docker: ip_forward=1). A lab sets them explicitly, so lessons do not depend on
+    the machine, and says so in its commands."""
+    lab.add_netns("c1")
+    for netns in ("host", "c1"):
+        kns = lab.kernel_name(netns)
+        got = sh(f"ip netns exec {kns} sysctl -n net.ipv4.ip_forward net.ipv4.conf.all.forwarding").split()
+        assert got == ["0", "0"], netns
+        assert (f"ip netns exec {kns} sysctl -qw net.ipv4.ip_forward=0 net.ipv4.conf.all.forwarding=0"
+                in lab.commands)
+    lab.sysctl("c1", "net.ipv4.ip_forward", 1)  # the lesson's own step still works
+    assert sh(f"ip netns exec {lab.kernel_name('c1')} sysctl -n net.ipv4.conf.all.forwarding").strip() == "1"
+
+
+def test_root_mode_moves_into_the_root_namespace(lab_name):
+    """host="root": moving an interface to "host" must really move it (it used to send nothing and
+    log a command), and the moved interface is marked and removed by destroy()."""
+    a, b, x, y = (f"n{lab_name[-6:]}{s}" for s in "abxy")
+    with nt.Lab(lab_name, host="root") as lab:
+        lab.add_netns("c1")
+        c1 = lab.kernel_name("c1")
+        lab.add_veth(a, b, netns="c1")
+        lab.set_netns(b, "host", from_netns="c1")
+        assert b in sh(f"ip -o link show {b}") and f"alias netteach lab={lab_name}" in sh(f"ip -o link show {b}")
+        assert b not in sh(f"ip -n {c1} -o link show")
+        assert f"ip -n {c1} link set {b} netns 1" in lab.commands
+        lab.set_netns(b, "host", from_netns="c1")  # a re-run cell: already there
+        lab.add_veth(x, y, netns="c1", peer_netns="host")  # ... peer name Y netns 1
+        assert y in sh(f"ip -o link show {y}") and x in sh(f"ip -n {c1} -o link show {x}")
+        assert lab.snapshot().interface("host", y).peer == ("c1", x)
+    assert netteach_leftovers(lab_name) == []
+    assert b not in sh("ip -o link show") and y not in sh("ip -o link show")

@@ -95,8 +95,9 @@ def test_dead_owner_is_taken_over(lab_name, untouched_root):
 
 
 def test_cleanup_never_touches_unmarked_objects(lab_name):
-    """Another program's namespace with a veth0 and a docker0 bridge, and a root-namespace
-    veth named like a lab's, all survive cleanup(all=True)."""
+    """Another program's namespace with a veth0 and a docker0 bridge, and a namespace that only
+    looks like netteach's, all survive cleanup(). (No test calls cleanup(all=True): on a
+    teacher's machine it would destroy the live labs of every notebook.)"""
     other = f"other-{lab_name}"
     sh(f"ip netns add {other}")
     try:
@@ -109,8 +110,10 @@ def test_cleanup_never_touches_unmarked_objects(lab_name):
         p = child(BUILD.format(name=lab_name + "x"))
         os.kill(p.pid, signal.SIGKILL)
         p.wait(timeout=10)
-        removed = nt.cleanup(all=True)
-        assert lab_name in removed and lab_name + "x" in removed
+        removed = nt.cleanup()  # the orphan goes; this process's live lab stays
+        assert lab_name + "x" in removed and lab_name not in removed
+        assert f"nt-{lab_name}.c1" in sh("ip netns list")
+        lab.destroy()
         links = sh(f"ip -n {other} -br link")
         assert "veth0" in links and "veth1" in links and "docker0" in links
         assert f"nt-{lab_name}z.lookalike" in sh("ip netns list")
@@ -134,6 +137,16 @@ def test_orphan_namespace_without_state_file_is_removed_by_marker(lab_name, unto
 # ---- host="root" ---------------------------------------------------------------------
 
 def test_root_mode_adds_only_marked_objects_and_restores(lab_name):
+    # an interface of "the machine" (in the sandbox there may be nothing but lo): not the lab's
+    real = f"m{lab_name[-6:]}r"
+    sh(f"ip link add {real} type veth peer name {real}p")
+    try:
+        _root_mode_adds_only_marked_objects_and_restores(lab_name, real)
+    finally:
+        subprocess.run(["ip", "link", "del", real])
+
+
+def _root_mode_adds_only_marked_objects_and_restores(lab_name, real):
     before = root_view()
     fin = sh("sysctl -n net.ipv4.tcp_fin_timeout").strip()
     veth, peer = f"nt{lab_name[-6:]}a", f"nt{lab_name[-6:]}b"
@@ -156,10 +169,10 @@ def test_root_mode_adds_only_marked_objects_and_restores(lab_name):
         snap = lab.snapshot()
         assert snap.interface("host", veth).peer == ("c1", peer)
         # the machine's own interfaces are off limits
-        real = sh("ip -o link show | awk -F': ' '$2 != \"lo\" {print $2}' | head -1").split("@")[0].strip()
-        if real:
-            with pytest.raises(nt.Conflict, match="does not belong"):
-                lab.add_addr("host", real, "198.18.9.1/24")
+        with pytest.raises(nt.Conflict, match="does not belong"):
+            lab.add_addr("host", real, "198.18.9.1/24")
+        with pytest.raises(nt.Conflict, match="does not belong"):
+            lab.set_netns(real, "c1")
         with pytest.raises(nt.Conflict, match="does not belong"):
             lab.set_down("host", "lo")
     assert root_view() == before

@@ -221,7 +221,7 @@ class DockerHost(Lab):
         tables = [t for t, c, _ in dockerrules.CHAINS if c == chain]  # DOCKER is in nat and filter
         if tables:
             return _Text("".join(self.nft(HOST, f"chain ip {t} {chain}") for t in tables))
-        raise errors.NoSuchInterface(f"no chain {chain!r}; Docker's are: "
+        raise errors.NoSuchChain(f"no chain {chain!r}; Docker's are: "
                                      + ", ".join(sorted({c for _, c, _ in dockerrules.CHAINS})))
 
     # ---- networks ---------------------------------------------------------------------
@@ -523,14 +523,46 @@ class DockerHost(Lab):
         c = self._ctrs[cname]
         ep = c["endpoints"].pop(network)
         self._release(network, ep["ip"])
-        if kernel.link_delete(self._host(), ep["veth"]):
+        if kernel.link_delete(self._host(), ep["veth"]):  # the default route through it goes too
             self._log(self._ip(self._host(), f"link delete {ep['veth']}"))
-        if ep.get("gateway") and c["endpoints"]:  # Docker moves the default route to another network
-            net, other = next(iter(c["endpoints"].items()))
-            other["gateway"] = True
-            kernel.route_add(self.kernel_name(cname), "0.0.0.0/0", via=self._nets[net]["gateway"])
-            self._log(self._ip(self.kernel_name(cname), f"route add default via {self._nets[net]['gateway']}"))
+        self._update_gateway(cname)
         self._save()
+
+    def _gateway_network(self, cname: str) -> str | None:
+        """The network whose gateway is the container's default route, chosen as dockerd does.
+
+        libnetwork sorts a container's endpoints (``Endpoint.Less``): by priority
+        (netteach has none: all equal), endpoints on the swarm gateway network
+        last (none here), internal networks last, then by network name; the
+        first endpoint with a gateway gives the default route. So after
+        ``docker network connect backend web`` a container of the default
+        ``bridge`` network routes through ``backend`` ("backend" < "bridge").
+
+        >>> sorted(["bridge", "backend"])[0]
+        'backend'
+        """
+        eps = self._ctrs[cname]["endpoints"]
+        order = sorted(eps, key=lambda n: (bool(self._nets[n].get("internal")), n))
+        return next((n for n in order if not self._nets[n].get("internal")), None)
+
+    def _update_gateway(self, cname: str):
+        """Point the default route at the gateway of :meth:`_gateway_network` (as dockerd re-sorts
+        a container's endpoints whenever one joins or leaves)."""
+        c = self._ctrs[cname]
+        want = self._gateway_network(cname)
+        now = next((n for n, ep in c["endpoints"].items() if ep.get("gateway")), None)
+        if want == now:
+            return
+        ckns = self.kernel_name(cname)
+        if now is not None:
+            c["endpoints"][now]["gateway"] = False
+            if kernel.route_delete(ckns, "0.0.0.0/0"):
+                self._log(self._ip(ckns, "route del default"))
+        if want is not None:
+            ep, gw = c["endpoints"][want], self._nets[want]["gateway"]
+            ep["gateway"] = True
+            kernel.route_add(ckns, "0.0.0.0/0", via=gw, dev=ep["ifname"])
+            self._log(self._ip(ckns, f"route add default via {gw} dev {ep['ifname']}"))
 
     def network_connect(self, network: str, container: str) -> None:
         """``docker network connect NETWORK CONTAINER``: one more interface (eth1, ...) on that network."""
@@ -542,6 +574,7 @@ class DockerHost(Lab):
         if network in c["endpoints"]:
             return
         self._attach(container, network)
+        self._update_gateway(container)
         self._save()
         self._refresh_names(self._peers_of(container) | {container})
 

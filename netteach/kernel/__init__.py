@@ -22,7 +22,8 @@ import os
 
 from netteach import errors
 from netteach.kernel import netns as _netns
-from netteach.kernel.procs import alive, kill, run, run_many, spawn, start_time, sysctl_get, sysctl_set  # noqa: F401
+from netteach.kernel.procs import (alive, kill, run, run_many, spawn, start_time, sysctl_get,  # noqa: F401
+                                   sysctl_set, sysctls_set)
 from netteach.kernel.sockets import listening, tcp_requests  # noqa: F401
 from netteach.kernel.worker import call as _call
 
@@ -32,6 +33,11 @@ from netteach.kernel import rtnl as _rtnl
 
 
 # ---- namespaces ----------------------------------------------------------------
+
+#: the namespace this process runs in, where a namespace argument means "move there"
+#: (``None`` there means "do not move"): ``ip link set X netns 1`` in a root-mode lab
+ROOT = _netns.path(None)
+
 
 def netns_exists(ns) -> bool:
     return _netns.exists(ns)
@@ -273,7 +279,13 @@ def nft(ns, script: str) -> None:
 
 def nft_list(ns, what: str = "ruleset") -> str:
     """``nft list ruleset`` (or ``"chain ip filter FORWARD"``, ``"table ip nat"``) inside ``ns``."""
+    from netteach.kernel.procs import require_tool
+
+    require_tool("nft", "nftables")
     rc, out, err = run(ns, ["nft", "list", *what.split()])
     if rc != 0:
-        raise errors.NoSuchInterface(f"nft list {what}: {err.strip()}")
+        text = f"nft list {what} in {_rtnl.where(ns)}: {err.strip() or out.strip()}"
+        if "No such file or directory" in err:  # what nft says of a table or chain that is not there
+            raise errors.NoSuchChain(text + " - `nft list tables` shows what exists")
+        raise errors.KernelError(text)
     return out

@@ -133,6 +133,24 @@ def _sysctl_path(key: str) -> str:
     return "/proc/sys/" + key.replace(".", "/")
 
 
+def _sysctl_error(exc: OSError, key: str, doing: str) -> errors.NetteachError:
+    """The netteach error for a sysctl file the kernel refused to read or write."""
+    import errno
+
+    if isinstance(exc, errors.NetteachError):
+        return exc
+    if exc.errno == errno.ENOENT:
+        return errors.InvalidName(f"no sysctl {key!r} (is the name right? e.g. net.ipv4.ip_forward)")
+    text = f"cannot {doing}: {exc.strerror or exc}"
+    if exc.errno in (errno.EPERM, errno.EACCES, errno.EROFS):
+        return errors.PermissionDenied(text + " - changing sysctls needs root (CAP_NET_ADMIN in the "
+                                       "namespace's owner), and some are read-only outside the "
+                                       "initial namespace; see nt.doctor()")
+    if exc.errno in (errno.EINVAL, errno.ERANGE):
+        return errors.InvalidValue(text + f" - the kernel does not accept that value for {key}")
+    return errors.KernelError(text)
+
+
 def sysctl_get(ns, key: str) -> str:
     def read():
         with netns.entered(ns):
@@ -140,8 +158,21 @@ def sysctl_get(ns, key: str) -> str:
                 return f.read().strip()
     try:
         return worker.call(read)
-    except FileNotFoundError:
-        raise errors.InvalidName(f"no sysctl {key!r} (is the name right? e.g. net.ipv4.ip_forward)") from None
+    except OSError as exc:
+        raise _sysctl_error(exc, key, f"read {key}") from None
+
+
+def sysctls_set(ns, values: dict) -> None:
+    """Several ``sysctl -w KEY=VALUE`` inside ``ns``, entering it once."""
+    def write():
+        with netns.entered(ns):
+            for key, value in values.items():
+                try:
+                    with open(_sysctl_path(key), "w") as f:
+                        f.write(str(value))
+                except OSError as exc:
+                    raise _sysctl_error(exc, key, f"set {key}={value}") from None
+    worker.call(write)
 
 
 def sysctl_set(ns, key: str, value) -> None:
@@ -151,7 +182,5 @@ def sysctl_set(ns, key: str, value) -> None:
                 f.write(str(value))
     try:
         worker.call(write)
-    except FileNotFoundError:
-        raise errors.InvalidName(f"no sysctl {key!r} (is the name right? e.g. net.ipv4.ip_forward)") from None
     except OSError as exc:
-        raise errors.InvalidAddress(f"cannot set {key}={value}: {exc.strerror}") from None
+        raise _sysctl_error(exc, key, f"set {key}={value}") from None
