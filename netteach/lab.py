@@ -507,6 +507,68 @@ class Lab:
         kernel.link_delete(kns, ifname)
         self._log(self._ip(kns, f"link delete {ifname}"))
 
+    def add_vxlan(self, name: str, vni: int, netns: str = HOST, remote: str | None = None,
+                  local: str | None = None, dev: str | None = None, port: int = 4789) -> None:
+        """``ip link add NAME type vxlan id VNI remote R local L dev DEV dstport 4789``: a tunnel end.
+
+        Ethernet frames sent into NAME leave ``dev`` wrapped in UDP to ``remote``
+        (port 4789, the IANA VXLAN port), tagged with the VXLAN network id ``vni``.
+        With ``dev`` the kernel sets NAME's MTU to ``dev``'s minus the 50 bytes
+        the outer headers take. Introduced in notebooks/05_multi_host.ipynb.
+        """
+        names.ifname(name)
+        kns = self._ns(netns)
+        if not isinstance(vni, int) or not 0 < vni < 1 << 24:
+            raise errors.InvalidName(f"VNI {vni!r}: a VXLAN network id is a number from 1 to 16777215")
+        port = _port(port)
+        attrs = {"vxlan_id": vni, "vxlan_port": port}
+        if remote is not None:
+            attrs["vxlan_group"] = str(names.address(remote))
+        if local is not None:
+            attrs["vxlan_local"] = str(names.address(local))
+        if dev is not None:
+            attrs["vxlan_link"] = self._link(netns, kns, dev)["index"]
+        link = kernel.link_get(kns, name)
+        if link is not None:
+            if link["kind"] != "vxlan":
+                raise errors.Conflict(f"{name!r} already exists in {netns!r} as a {link['kind']}; pick another name")
+            return  # a re-run cell
+        self._record_root_links(kns, name)
+        kernel.link_add(kns, name, "vxlan", **attrs)
+        self._mark_root_links(kns, name)
+        opts = "".join(f" {k} {v}" for k, v in (("remote", remote), ("local", local), ("dev", dev)) if v)
+        self._log(self._ip(kns, f"link add {name} type vxlan id {vni}{opts} dstport {port}"))
+
+    def set_mtu(self, netns: str, ifname: str, mtu: int) -> None:
+        """``ip -n NETNS link set IFNAME mtu MTU``: the largest packet the interface sends."""
+        kns = self._ns(netns)
+        link = self._link(netns, kns, ifname)
+        if not isinstance(mtu, int) or not 68 <= mtu <= 65535:
+            raise errors.InvalidName(f"MTU {mtu!r}: an IPv4 interface's MTU is a number from 68 to 65535")
+        if link["mtu"] == mtu:
+            return
+        self._owned_in_root(kns, link, ifname, "change the MTU of")
+        kernel.link_set(kns, ifname, mtu=mtu, index=link["index"])
+        self._log(self._ip(kns, f"link set {ifname} mtu {mtu}"))
+
+    def capture(self, netns: str, ifname: str, count: int = 10, filter: str | None = None,
+                timeout: float = 2):
+        """``tcpdump -i IFNAME -c COUNT FILTER`` inside a namespace, without tcpdump.
+
+        Starts listening at once; send traffic, then show the result (reading it
+        waits at most ``timeout`` s for missing packets). Packets come decoded by
+        scapy (VXLAN too): ``cap[0].summary()``, ``cap[0].layers()``. Introduced in
+        notebooks/05_multi_host.ipynb.
+        """
+        from netteach import capture
+        from netteach.kernel import capture as kcap
+
+        flt = capture.parse_filter(filter)  # a bad filter fails before anything is opened
+        kns = self._ns(netns)
+        self._link(netns, kns, ifname)
+        return capture.Capture(netns, ifname, kcap.open_socket(kns, ifname), int(count),
+                               flt.text if flt else None, timeout)
+
     # ---- addresses, routes, sysctls -------------------------------------------------------------
 
     def add_addr(self, netns: str, ifname: str, cidr: str) -> None:
