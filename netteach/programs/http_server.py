@@ -33,6 +33,13 @@ def main(argv=None):
         daemon_threads = True
         request_queue_size = 128  # reachability() connects from every namespace at once
 
+        def server_bind(self):
+            # HTTPServer.server_bind asks the resolver for the machine's name (getfqdn): where that
+            # name is in no /etc/hosts the lab shows, a DNS query goes to a server the lab cannot
+            # reach and start-up hangs for its timeout. The name is only used in logs.
+            http.server.socketserver.TCPServer.server_bind(self)
+            self.server_name, self.server_port = "localhost", self.server_address[1]
+
     Server(("0.0.0.0", port), Handler).serve_forever()
 
 
