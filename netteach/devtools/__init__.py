@@ -1,0 +1,1 @@
+"""Tools for working on netteach itself (not used by the lessons): see :mod:`netteach.devtools.nbclean`."""
