@@ -4,8 +4,11 @@ The namespace with the most veth cables (the "hub", usually ``host``) is the
 wide box in the middle, its bridges orange bars inside it; every other
 namespace is a box above it (and below it, when there are many), its
 interfaces on the edge facing the hub and each veth cable going straight down
-to the end of the pair that lives in the hub. Colours say the interface type;
-greyed, dashed boxes are interfaces that are DOWN.
+to the end of the pair that lives in the hub. Big labs wrap into bands
+("host, continued") so a picture stays legible at a notebook's width, and
+beyond ``MAX_SHOWN`` namespaces each network is folded on its own, so every
+bridge stays in the picture. Colours say the interface type; greyed, dashed
+boxes are interfaces that are DOWN.
 
 Drawing only reads the graph (:mod:`netteach.graph`), never the kernel, and
 matplotlib is imported when :func:`draw` is called, not before.
@@ -40,9 +43,10 @@ from dataclasses import dataclass, field
 COLORS = {"veth": "#3f6fb5", "bridge": "#e07b24", "loopback": "#8c8c8c", "vxlan": "#3a9a5b",
           "macvlan": "#8160b5", "other": "#8a6d4f"}
 DOWN_COLOR = "#a0a0a0"
-MAX_SHOWN = 40  # more namespaces around the hub than this are folded ...
-FOLD_KEEP = 29  # ... into the first FOLD_KEEP and one "... and N more" box
-ONE_ROW = 8  # more namespaces than this: a second row below the hub
+MAX_SHOWN = 24  # more namespaces around the hub than this are folded, network by network ...
+FOLD_KEEP = 11  # ... into the first FOLD_KEEP of each and one "... and N more" box
+ONE_ROW = 6  # namespaces in a row; more: a second row below the hub, then another band
+BAND_GAP = 0.45  # between two bands of a wrapped picture
 
 # The drawing's data units are inches, so that fonts (in points) fit the boxes.
 IF_FONT, SUB_FONT, NS_FONT, NOTE_FONT = 8, 6.5, 9.5, 7
@@ -118,7 +122,14 @@ def _item(g, node):
 
 
 class _Layout:
-    """Where everything goes, in inches; pure arithmetic, no matplotlib."""
+    """Where everything goes, in inches; pure arithmetic, no matplotlib.
+
+    Namespaces around the hub are laid out in *bands*: a row above the hub
+    and a row below it, at most ``ONE_ROW`` each. A lab with more than one
+    band's worth wraps, like a long line of text: the next band repeats the
+    hub strip ("host, continued") with the bridge bars its ports need, so the
+    picture stays about ``ONE_ROW`` columns wide and legible at notebook width.
+    """
 
     def __init__(self, g, show_lo):
         self.g = g
@@ -163,24 +174,45 @@ class _Layout:
         def group(ns):  # namespaces on the same bridge side by side, unconnected ones last
             return min(bridges_of(ns), default=len(self.bridges) + (0 if hub_ends(ns) else 1))
 
-        others = sorted((ns for ns in nss if ns != self.hub), key=group)
-        self.folded = others[FOLD_KEEP:] if len(others) > MAX_SHOWN else []
-        others = others[:len(others) - len(self.folded)]
         def shape(ns):
             return [self.items[n].type for n in self.shown[ns]], bridges_of(ns)
 
-        self.fold_same = bool(others) and all(shape(ns) == shape(others[-1]) for ns in self.folded)
-        self.fold_bridges = {self.bridges[i] for ns in self.folded for i in bridges_of(ns)}
-        for ns in self.folded:
-            for n in self.shown[ns] + hub_ends(ns):
-                self.items.pop(n, None)
-        entries = others + ([FOLD] if self.folded else [])
-        split = math.ceil(len(entries) / 2) if len(entries) > ONE_ROW else len(entries)
-        self.rows = {"up": entries[:split], "down": entries[split:]}
+        # many namespaces: fold each network (group) on its own, so every bridge keeps some
+        others = sorted((ns for ns in nss if ns != self.hub), key=group)
+        self.folds = {}  # fold entry -> {"names": [...], "same": bool, "bridges": {...}, "x": ...}
+        entries = []
+        groups: dict = {}
+        for ns in others:
+            groups.setdefault(group(ns), []).append(ns)
+        fold = len(others) > MAX_SHOWN
+        for k, members in groups.items():
+            if fold and len(members) > FOLD_KEEP + 1:
+                kept, hidden = members[:FOLD_KEEP], members[FOLD_KEEP:]
+                key = f"{FOLD}{k}"
+                self.folds[key] = {
+                    "names": hidden, "same": all(shape(ns) == shape(kept[-1]) for ns in hidden),
+                    "bridges": {self.bridges[i] for ns in hidden for i in bridges_of(ns)}}
+                for ns in hidden:
+                    for n in self.shown[ns] + hub_ends(ns):
+                        self.items.pop(n, None)
+                entries += kept + [key]
+            else:
+                entries += members
+        self.folded = [ns for f in self.folds.values() for ns in f["names"]]
+        shown_others = [e for e in entries if e not in self.folds]
+
+        # bands of up to 2 * ONE_ROW entries; one row above the hub when they are few
+        per_band = 2 * ONE_ROW
+        chunks = [entries[i:i + per_band] for i in range(0, len(entries), per_band)] or [[]]
+        self.bands = []
+        for chunk in chunks:
+            split = math.ceil(len(chunk) / 2) if len(chunk) > ONE_ROW else len(chunk)
+            self.bands.append({"up": chunk[:split], "down": chunk[split:]})
 
         # the hub's left column: its name, then the interfaces that are neither cable ends nor
         # bridges, in a few columns; ports of a bridge in the last one, nearest to the bar
-        ends = {e for ns in others for e in hub_ends(ns)}
+        ends = {e for ns in shown_others for e in hub_ends(ns)}
+        self.ends = ends
         left = [n for n in hub_ifs if n in self.items and n not in ends and n not in self.bridges]
         ports = [n for n in left if _master(g, n) in self.bridges]
         plain = [n for n in left if n not in ports]
@@ -191,77 +223,146 @@ class _Layout:
         title_w = max([_tw(t, s, b) for t, s, b in self.hub_title], default=0)
         self.L = max(title_w, sum(colw) + SLOT_GAP * (len(colw) - 1)) + 2 * PAD if self.hub else 0
 
-        # columns of the rows, left to right; the hub ends of their cables right below them
+        # columns of each band's rows, left to right; the hub ends of their cables right below them
         self.boxes = {}  # ns -> [x0, y0, w, h, row]
-        widths = {}
-        for row, names in self.rows.items():
-            x, widths[row] = 0.0, 0.0
-            for ns in names:
-                w = self.place_column(ns, row, x, in_hub)
-                x += w + COL_GAP
-                widths[row] = x
+        for band in self.bands:
+            band["width"] = {}
+            for row in ("up", "down"):
+                x = 0.0
+                for ns in band[row]:
+                    x += self.place_column(ns, row, x, in_hub) + COL_GAP
+                band["width"][row] = x
         legend_w = sum(_tw(t, 7) + 0.45 for t in self.legend() + ["veth cable"])
-        self.W = max(self.L + max(widths.values()) + COL_GAP, legend_w + 0.2, 2.5)
-        for row, names in self.rows.items():  # centre each row in the space right of the hub's title
-            shift = self.L + (self.W - self.L - widths[row]) / 2 + COL_GAP / 2
-            for ns in names:
-                self.boxes[ns][0] += shift
-                if ns == FOLD:
-                    self.fold_x += shift
-                for n in (self.shown[ns] if ns != FOLD else []):
-                    self.items[n].x += shift
-                    if self.peer.get(n) in ends:
-                        self.items[self.peer[n]].x += shift
+        widest = max(w for band in self.bands for w in band["width"].values())
+        self.W = max(self.L + widest + COL_GAP, legend_w + 0.2, 2.5)
+        for band in self.bands:  # centre each row in the space right of the hub's title
+            for row in ("up", "down"):
+                shift = self.L + (self.W - self.L - band["width"][row]) / 2 + COL_GAP / 2
+                for ns in band[row]:
+                    self.shift_column(ns, shift)
 
-        # bridges: bars spanning their ports, stacked on levels where they would overlap
-        self.bars, levels = {}, []
-        for b in self.bridges:
-            xs = [self.items[p].x for p in hub_ifs if p in ends and p in self.items and _master(g, p) == b]
-            if b in self.fold_bridges:
-                xs.append(self.fold_x)
-            label_w = _tw(self.items[b].ifname, IF_FONT, True) + sum(_tw(s, SUB_FONT) + 0.1 for s in self.items[b].sub) + 0.3
-            x0 = min(xs) - 0.35 if xs else self.L + COL_GAP
-            x1 = max(max(xs, default=x0) + 0.35, x0 + label_w)
-            level = next((i for i, end in enumerate(levels) if end + 0.3 < x0), len(levels))
-            levels[level:level + 1] = [x1]
-            self.bars[b] = [x0, x1, level]
+        # bridges: in each band, bars spanning their ports there, stacked on levels where they
+        # would overlap; a bridge with no port in any band is drawn in the first one
+        self.bars = []  # [bridge node, band index, x0, x1, y]
+        for k, band in enumerate(self.bands):
+            members = band["up"] + band["down"]
+            band["levels"], band["bars"] = [], []
+            for b in self.bridges:
+                xs = [self.items[self.peer[n]].x for ns in members if ns not in self.folds
+                      for n in self.shown[ns] if self.peer.get(n) in ends and _master(g, self.peer[n]) == b]
+                xs += [self.folds[f]["x"] for f in members if f in self.folds and b in self.folds[f]["bridges"]]
+                if not xs and (k > 0 or self.has_ports_somewhere(b)):
+                    continue
+                it = self.items[b]
+                label_w = (_tw(it.ifname, IF_FONT, True) + sum(_tw(s, SUB_FONT) + 0.1 for s in it.sub) + 0.3)
+                x0 = min(xs) - 0.35 if xs else self.L + COL_GAP
+                x1 = max(max(xs, default=x0) + 0.35, x0 + label_w)
+                if x1 > self.W - PAD:  # keep the label inside the hub's box
+                    x0, x1 = max(self.L, x0 - (x1 - self.W + PAD)), self.W - PAD
+                    x1 = max(x1, x0 + label_w)
+                levels = band["levels"]
+                level = next((i for i, end in enumerate(levels) if end + 0.3 < x0), len(levels))
+                levels[level:level + 1] = [x1]
+                band["bars"].append([b, x0, x1, level])
+        self.W = max([self.W] + [x1 + PAD for band in self.bands for _, _, x1, _ in band["bars"]])
 
-        # heights, now that all widths are known
+        # heights, band by band from the top, now that all widths are known
+        offset, self.ylim_top, low = 0.0, None, 0.0
+        for k, band in enumerate(self.bands):
+            top_y, band_low, hub_h = self.place_band(k, band, colw)
+            band["offset"] = offset - top_y
+            self.shift_band(band, band["offset"])
+            if self.ylim_top is None:
+                self.ylim_top = top_y + band["offset"]
+            low = band_low + band["offset"]
+            offset = low - BAND_GAP
+        self.hub_h = self.bands[0]["hub_h"]
+        self.ylim = (low - 0.55, (self.ylim_top or 0.0) + 0.15)
+
+    def has_ports_somewhere(self, b):
+        return any(_master(self.g, e) == b for e in self.ends if e in self.items)
+
+    def shift_column(self, ns, dx):
+        self.boxes[ns][0] += dx
+        if ns in self.folds:
+            self.folds[ns]["x"] += dx
+            return
+        for n in self.shown[ns]:
+            self.items[n].x += dx
+            if self.peer.get(n) in self.ends:
+                self.items[self.peer[n]].x += dx
+
+    def place_band(self, k, band, colw):
+        """Heights of band ``k`` with the hub's top edge at y=0; returns (top, bottom, hub height)."""
         def half(row):
-            return max([self.items[n].h / 2 for ns in self.rows[row] if ns != FOLD
+            return max([self.items[n].h / 2 for ns in band[row] if ns not in self.folds
                         for n in self.shown[ns]] + [0.2])
 
-        up_ends = [self.items[e].h / 2 for e in ends if e in self.items and self.items[e].row == "up"]
-        down_ends = [self.items[e].h / 2 for e in ends if e in self.items and self.items[e].row == "down"]
-        top = max(up_ends, default=0) + 0.3
-        bars_h = top + len(levels) * BAR_STEP + max(down_ends, default=0) + 0.25
-        left_h = 0.2 + 0.2 * len(self.hub_title) + max(
-            [sum(self.items[n].h + 0.15 for n in col) for col in self.left] + [0])
-        self.hub_h = max(bars_h, left_h, 1.0) if self.hub else 0.0
-        for b, (_, _, level) in self.bars.items():
-            self.items[b].y = -(top + BAR_H / 2 + level * BAR_STEP)
-        x = PAD
-        for col, w in zip(self.left, colw):
-            y = -0.2 - 0.2 * len(self.hub_title)
-            for n in col:
-                self.items[n].x, self.items[n].y = x + w / 2, y - self.items[n].h / 2
-                y -= self.items[n].h + 0.15
-            x += w + SLOT_GAP
-        edge = {"up": GAP if self.hub else 0.0, "down": -self.hub_h - GAP}
-        for row, names in self.rows.items():
-            title_h = max([0.2 * len(self.title_lines(ns)) + 0.05 for ns in names if ns != FOLD] + [0.45])
+        def end_heights(row):
+            return [self.items[self.peer[n]].h / 2 for ns in band[row] if ns not in self.folds
+                    for n in self.shown[ns] if self.peer.get(n) in self.ends]
+
+        title = self.hub_title if k == 0 else [(f"{self.hub} (continued)", NOTE_FONT, False)]
+        top = max(end_heights("up"), default=0) + 0.3
+        bars_h = top + len(band["levels"]) * BAR_STEP + max(end_heights("down"), default=0) + 0.25
+        left_h = 0.2 + 0.2 * len(title) + (max(
+            [sum(self.items[n].h + 0.15 for n in col) for col in self.left] + [0]) if k == 0 else 0)
+        hub_h = max(bars_h, left_h, 1.0 if k == 0 else 0.8) if self.hub else 0.0
+        band["hub_h"], band["title"] = hub_h, title
+        for bar in band["bars"]:
+            bar.append(-(top + BAR_H / 2 + bar[3] * BAR_STEP))  # its y
+        if k == 0:
+            x = PAD
+            for col, w in zip(self.left, colw):
+                y = -0.2 - 0.2 * len(title)
+                for n in col:
+                    self.items[n].x, self.items[n].y = x + w / 2, y - self.items[n].h / 2
+                    y -= self.items[n].h + 0.15
+                x += w + SLOT_GAP
+        edge = {"up": GAP if self.hub else 0.0, "down": -hub_h - GAP}
+        for row in ("up", "down"):
+            names = band[row]
+            title_h = max([0.2 * len(self.title_lines(ns)) + 0.05 for ns in names if ns not in self.folds]
+                          + [0.45])
             box_h = half(row) + 0.12 + title_h + 0.1
+            if any(ns in self.folds for ns in names):
+                box_h = max(box_h, 0.75)
             for ns in names:
                 box = self.boxes[ns]
                 box[1], box[3] = (edge[row], box_h) if row == "up" else (edge[row] - box_h, box_h)
-                for n in (self.shown[ns] if ns != FOLD else []):
+                for n in (self.shown[ns] if ns not in self.folds else []):
                     self.items[n].y = edge[row]
-                    if self.peer.get(n) in ends:
-                        self.items[self.peer[n]].y = 0.0 if row == "up" else -self.hub_h
-        up_top = max([b[1] + b[3] for b in self.boxes.values()] + [0.0])
-        low = min([b[1] for b in self.boxes.values()] + [i.y - i.h / 2 for i in self.items.values()]
-                  + [-self.hub_h])
-        self.ylim = (low - 0.55, up_top + 0.15)
+                    if self.peer.get(n) in self.ends:
+                        self.items[self.peer[n]].y = 0.0 if row == "up" else -hub_h
+        boxes = [self.boxes[ns] for ns in band["up"] + band["down"]]
+        top_y = max([b[1] + b[3] for b in boxes] + [0.0])
+        mine = [self.items[n] for ns in band["up"] + band["down"] if ns not in self.folds
+                for n in self.shown[ns]]
+        if k == 0:
+            mine += [self.items[n] for col in self.left for n in col]
+        low = min([b[1] for b in boxes] + [i.y - i.h / 2 for i in mine] + [-hub_h])
+        return top_y, low, hub_h
+
+    def shift_band(self, band, dy):
+        for ns in band["up"] + band["down"]:
+            self.boxes[ns][1] += dy
+            if ns in self.folds:
+                continue
+            for n in self.shown[ns]:
+                self.items[n].y += dy
+                if self.peer.get(n) in self.ends:
+                    self.items[self.peer[n]].y += dy
+        for bar in band["bars"]:
+            bar[4] += dy
+        if band is self.bands[0]:
+            for col in self.left:
+                for n in col:
+                    self.items[n].y += dy
+
+    def bar_of(self, bridge, y):
+        """The bar of ``bridge`` nearest to height ``y`` (a port's), or None."""
+        bars = [(b, x0, x1, lv, by) for band in self.bands for b, x0, x1, lv, by in band["bars"] if b == bridge]
+        return min(bars, key=lambda bar: abs(bar[4] - y), default=None)
 
     def title_lines(self, ns):
         """(text, size, bold) of a namespace's label: its name, then its note."""
@@ -270,8 +371,8 @@ class _Layout:
 
     def place_column(self, ns, row, x, in_hub):
         """Put ns's interfaces (and the hub ends of their cables) side by side; return the width."""
-        if ns == FOLD:
-            self.fold_x = x + 0.9
+        if ns in self.folds:
+            self.folds[ns]["x"] = x + 0.9
             self.boxes[ns] = [x, 0.0, 1.8, 0.0, row]
             return 1.8
         slots = []
@@ -360,18 +461,27 @@ def _render(lay, ax, title):
                     weight="bold" if bold else "normal", style="normal" if bold else "italic",
                     color="#222" if bold else "#666")
 
-    if lay.hub:
-        box(0, -lay.hub_h, lay.W, lay.hub_h, f"netns:{lay.hub}", r=0.2, fc="#fbf5ec", ec="#555", lw=1.4)
-        title_text(lay.hub, PAD, -0.12, "top", ha="left")
+    for k, band in enumerate(lay.bands if lay.hub else []):
+        top = band["offset"]
+        box(0, top - band["hub_h"], lay.W, band["hub_h"], f"netns:{lay.hub}" + (f"#{k + 1}" if k else ""),
+            r=0.2, fc="#fbf5ec", ec="#555", lw=1.4)
+        if k == 0:
+            title_text(lay.hub, PAD, top - 0.12, "top", ha="left")
+        else:
+            for j, (t, size, bold) in enumerate(band["title"]):
+                ax.text(PAD, top - 0.12 - 0.2 * j, t, fontsize=size * fs, ha="left", va="top", zorder=4,
+                        style="italic", color="#666")
     for ns, (x0, y0, w, h, row) in lay.boxes.items():
-        if ns == FOLD:
-            box(x0, y0, w, h, "fold", fc="white", ec=DOWN_COLOR, lw=1.2, linestyle="--")
-            more = f"… and {len(lay.folded)} more\ncontainers\n({'same shape' if lay.fold_same else 'not drawn'})"
+        if ns in lay.folds:
+            f = lay.folds[ns]
+            box(x0, y0, w, h, "fold" + ns[len(FOLD):], fc="white", ec=DOWN_COLOR, lw=1.2, linestyle="--")
+            more = f"… and {len(f['names'])} more\ncontainers\n({'same shape' if f['same'] else 'not drawn'})"
             ax.text(x0 + w / 2, y0 + h / 2, more, ha="center", va="center", fontsize=8 * fs, color="#555")
-            if lay.fold_bridges:
-                edge = y0 if row == "up" else y0 + h
-                for b in lay.fold_bridges:
-                    line((lay.fold_x, edge), (lay.fold_x, items[b].y), down=True, lw=1.4)
+            edge = y0 if row == "up" else y0 + h
+            for b in f["bridges"]:
+                bar = lay.bar_of(b, edge)
+                if bar:
+                    line((f["x"], edge), (f["x"], bar[4]), down=True, lw=1.4)
             continue
         box(x0, y0, w, h, f"netns:{ns}", fc="#f4f6f9", ec="#555", lw=1.2)
         if row == "up":
@@ -379,17 +489,25 @@ def _render(lay, ax, title):
         else:
             title_text(ns, x0 + w / 2, y0 + 0.1, "bottom")
 
+    seen_bars = Counter()
+    for band in lay.bands:
+        for n, x0, x1, _, y in band["bars"]:  # a bridge: a wide bar with its name and address on it
+            it = items[n]
+            color = DOWN_COLOR if it.down else COLORS[it.type]
+            seen_bars[n] += 1
+            gid = n if seen_bars[n] == 1 else f"{n}#{seen_bars[n]}"
+            box(x0, y - BAR_H / 2, x1 - x0, BAR_H, gid, r=0.08, z=3, fc="#e8e8e8" if it.down else color,
+                ec=color, lw=1.4, linestyle="--" if it.down else "-")
+            x, ink = x0 + 0.12, "#444" if it.down else "white"
+            for text, size, bold in [(it.ifname, IF_FONT, True)] + [(s, SUB_FONT, False) for s in it.sub]:
+                ax.text(x, y, text, fontsize=size * fs, weight="bold" if bold else "normal",
+                        color=ink, ha="left", va="center", zorder=4)
+                x += _tw(text, size, bold) + 0.1
+    bridges = set(lay.bridges)
     for n, it in items.items():
         color = DOWN_COLOR if it.down else COLORS[it.type]
         style = dict(ec=color, lw=1.4, linestyle="--" if it.down else "-")
-        if n in lay.bars:  # a bridge: a wide bar with its name and address on it
-            x0, x1, _ = lay.bars[n]
-            box(x0, it.y - BAR_H / 2, x1 - x0, BAR_H, n, r=0.08, z=3, fc="#e8e8e8" if it.down else color, **style)
-            x, ink = x0 + 0.12, "#444" if it.down else "white"
-            for text, size, bold in [(it.ifname, IF_FONT, True)] + [(s, SUB_FONT, False) for s in it.sub]:
-                ax.text(x, it.y, text, fontsize=size * fs, weight="bold" if bold else "normal",
-                        color=ink, ha="left", va="center", zorder=4)
-                x += _tw(text, size, bold) + 0.1
+        if n in bridges:
             continue
         box(it.x - it.w / 2, it.y - it.h / 2, it.w, it.h, n, r=0.06, z=3,
             fc="#f2f2f2" if it.down else _tint(color), **style)
@@ -411,12 +529,14 @@ def _render(lay, ax, title):
             same_row = a.row == b.row != "hub" and a.y == b.y
             line((a.x, a.y), (b.x, b.y), down, rad=(0.35 if a.row == "up" else -0.35) if same_row else 0)
         elif kind == "port":
-            port, br = (u, v) if v in lay.bars else (v, u)
-            if br in lay.bars:
-                x0, x1, _ = lay.bars[br]
+            port, br = (u, v) if v in bridges else (v, u)
+            bar = lay.bar_of(br, items[port].y) if br in bridges else None
+            if bar:
+                _, x0, x1, _, y = bar
                 p = items[port]
-                target = (min(max(p.x, x0), x1), items[br].y)
-                line((p.x, p.y), target, down, color=COLORS["bridge"], lw=1.6)
+                line((p.x, p.y), (min(max(p.x, x0), x1), y), down, color=COLORS["bridge"], lw=1.6)
+            elif br in bridges:
+                pass  # a bridge of the hub whose ports are all folded away
             else:  # a bridge inside a container: ports linked by an arc over the box
                 line((a.x, a.y), (b.x, b.y), down, color=COLORS["bridge"], lw=1.6,
                      rad=-0.4 if a.row == "up" else 0.4)

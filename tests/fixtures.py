@@ -93,3 +93,33 @@ def mixed_lab():
         Namespace("lonely", interfaces=[_lo("lonely", up=False)]),
     ]
     return snap
+
+
+def two_networks(n, m=3):
+    """Docker's default network with ``n`` containers (``bridge_lab``) plus a second bridge
+    ``br1`` 172.18.0.1/16 with ``m`` containers b1..bm, as after ``docker network create``."""
+    snap = bridge_lab(n)
+    host = snap.namespace("host")
+    host.interfaces.append(Interface("host", "br1", kind="bridge", index=9000, mac="02:42:ac:12:00:01",
+                                     mtu=1500, state="UP", admin_up=True, addresses=["172.18.0.1/16"]))
+    for k in range(1, m + 1):
+        name = f"b{k}"
+        host.interfaces.append(_veth("host", f"vb{k}", (name, "eth0"), master="br1", index=9000 + 2 * k))
+        snap.namespaces.append(Namespace(name, lab="bl", note="container (backend)", interfaces=[
+            _lo(name), _veth(name, "eth0", ("host", f"vb{k}"), [f"172.18.0.{k + 1}/16"], index=9001 + 2 * k)]))
+    return snap
+
+
+def empty_bridge_host():
+    """A fresh Docker host: docker0 with no port yet ("no carrier"), many host interfaces, and the
+    uplink cable to an ``internet`` namespace."""
+    host = Namespace("host", note="Docker host", interfaces=[
+        _lo("host"),
+        Interface("host", "docker0", kind="bridge", index=2, mac="02:42:ac:11:00:01", mtu=1500,
+                  state="DOWN", admin_up=True, addresses=["172.17.0.1/16"]),
+        _veth("host", "eth0", ("internet", "eth0"), ["198.51.100.2/24"], index=3),
+    ])
+    internet = Namespace("internet", note="the internet (stand-in)", interfaces=[
+        _lo("internet"), _veth("internet", "eth0", ("host", "eth0"), ["198.51.100.1/24", "203.0.113.10/24"],
+                               index=4)])
+    return Snapshot(namespaces=[host, internet])

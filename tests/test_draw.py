@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from netteach.draw import draw, to_png
 from netteach.graph import to_graph
 from netteach.snapshot import Interface, Namespace, Snapshot
-from tests.fixtures import article_two_ns, bridge_lab, fresh_ns, mixed_lab
+from tests.fixtures import article_two_ns, bridge_lab, empty_bridge_host, fresh_ns, mixed_lab, two_networks
 
 
 def texts(fig):
@@ -31,8 +31,9 @@ def expected_labels(snap):
     return {ns.name for ns in snap.namespaces} | {i.ifname for i in snap.interfaces if i.ifname != "lo"}
 
 
-@pytest.mark.parametrize("snap", [article_two_ns(), bridge_lab(3), bridge_lab(30), mixed_lab()],
-                         ids=["article", "bridge3", "bridge30", "mixed"])
+@pytest.mark.parametrize("snap", [article_two_ns(), bridge_lab(3), bridge_lab(24), mixed_lab(),
+                                  two_networks(5), empty_bridge_host()],
+                         ids=["article", "bridge3", "bridge24", "mixed", "two_networks", "empty_bridge"])
 def test_every_namespace_and_interface_is_labelled(snap):
     fig = draw(snap)
     assert isinstance(fig, Figure)
@@ -107,10 +108,59 @@ def test_many_containers_are_folded():
     snap = bridge_lab(100)
     fig = draw(snap)
     labels = texts(fig)
-    assert any("71 more" in t and "same shape" in t for t in labels)
-    assert "c1" in labels and "c29" in labels and "c30" not in labels and "c100" not in labels
+    assert any("89 more" in t and "same shape" in t for t in labels)
+    assert "c1" in labels and "c11" in labels and "c12" not in labels and "c100" not in labels
     assert not any(p.get_gid() == "if:host/veth100" for p in fig.axes[0].patches)
-    assert not any("more" in t for t in texts(draw(bridge_lab(40))))  # 40 still fit
+    assert not any("more" in t for t in texts(draw(bridge_lab(24))))  # 24 still fit
+
+
+def inside(inner, outer, slack=1e-6):
+    return (outer.get_x() - slack <= inner.get_x() and
+            inner.get_x() + inner.get_width() <= outer.get_x() + outer.get_width() + slack)
+
+
+def test_folding_is_per_network_and_every_bridge_stays_visible():
+    """100 containers on docker0 plus a second network: the second bridge and its containers
+    are drawn (they used to be pushed off the canvas and folded away)."""
+    fig = draw(two_networks(100, 3))
+    labels = texts(fig)
+    assert any("89 more" in t for t in labels)
+    assert {"b1", "b2", "b3", "br1", "br0", "172.18.0.2/16"} <= set(labels)
+    canvas = fig.axes[0]
+    x0, x1 = canvas.get_xlim()
+    for gid in ("if:host/br0", "if:host/br1", "netns:b3", "if:host/vb3", "if:b3/eth0"):
+        p = patch(fig, gid)
+        assert x0 <= p.get_x() and p.get_x() + p.get_width() <= x1, gid
+    # each bridge bar sits inside a box of the host (the first band, or a "continued" one)
+    hubs = [p for p in canvas.patches if (p.get_gid() or "").startswith("netns:host")]
+    for gid in ("if:host/br0", "if:host/br1"):
+        assert any(inside(patch(fig, gid), h) for h in hubs), gid
+
+
+def test_big_labs_wrap_into_rows_legible_at_notebook_width():
+    """A notebook shows a figure about 10 inches (1000 px) wide: big labs wrap into bands
+    instead of growing sideways, so their 8 pt labels are not shrunk to nothing."""
+    for snap in (bridge_lab(24), bridge_lab(100), two_networks(100, 3), two_networks(20, 20)):
+        w, h = draw(snap).get_size_inches()
+        assert w <= 12.5, (snap, w)
+    fig = draw(bridge_lab(24))
+    assert "host (continued)" in texts(fig)
+    assert patch(fig, "netns:c24").get_y() < patch(fig, "netns:host").get_y()  # in the second band
+
+
+def test_bridge_labels_stay_inside_the_host_and_the_canvas():
+    """docker0's "no carrier" label was clipped, and cni0 stuck out of the host's box."""
+    for snap in (empty_bridge_host(), two_networks(1, 1), mixed_lab()):
+        fig = draw(snap)
+        host = patch(fig, "netns:host")
+        x0, x1 = fig.axes[0].get_xlim()
+        for b in (i for i in snap.namespace("host").interfaces if i.kind == "bridge"):
+            bar = patch(fig, f"if:host/{b.ifname}")
+            assert inside(bar, host), b.ifname
+        for t in fig.axes[0].texts:  # every label starts and (roughly) ends on the canvas
+            tx = t.get_position()[0]
+            assert x0 <= tx <= x1
+        assert "no carrier" in texts(draw(empty_bridge_host()))
 
 
 def test_width_grows_with_namespaces():
