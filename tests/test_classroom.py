@@ -45,8 +45,9 @@ def classroom_prefix() -> str:
     stamp = os.path.join(prefix, ".netteach-installed")
     want = digest.hexdigest()
     if not os.path.exists(stamp) or open(stamp).read() != want:
-        subprocess.run([os.path.join(REPO, "classroom", "install.sh"), prefix], check=True,
-                       stdout=subprocess.DEVNULL)
+        r = subprocess.run([os.path.join(REPO, "classroom", "install.sh"), prefix],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, f"classroom/install.sh failed:\n{r.stdout[-2000:]}{r.stderr[-3000:]}"
         with open(stamp, "w") as fh:
             fh.write(want)
     return prefix
