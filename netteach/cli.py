@@ -1,4 +1,4 @@
-"""The ``netteach`` command: ``doctor``, ``labs``, ``cleanup [--all]``, ``demo``, ``lab``.
+"""The ``netteach`` command: ``doctor``, ``labs``, ``cleanup [--all]``, ``demo``, ``lab``, ``shell LAB``.
 
 >>> main(["--help"])  # doctest: +ELLIPSIS
 Traceback (most recent call last):
@@ -63,6 +63,25 @@ def _demo(args):
     return 0
 
 
+def _shell(args):
+    """A shell where the lab's commands work: inside its helper (rootless) or its host namespace."""
+    from netteach import state
+    from netteach.kernel import helper
+    from netteach.lab import kernel_netns_name
+
+    argv = helper.shell_argv(args.name)
+    if argv is None:
+        st = state.load(args.name)  # a root-mode lab of this machine
+        if st is None:
+            print(f"netteach: no lab {args.name!r} here (a rootless lab lives only while the notebook "
+                  "that made it runs); `netteach labs` lists root-mode labs", file=sys.stderr)
+            return 2
+        sh = os.environ.get("SHELL") or "/bin/bash"
+        argv = [sh] if st.host == "root" else ["ip", "netns", "exec", kernel_netns_name(args.name, "host"), sh]
+    print(f"# a shell in lab {args.name!r}: `ip netns` lists its namespaces; exit to leave", file=sys.stderr)
+    os.execvp(argv[0], argv)
+
+
 def _lab(args):
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     nbdir = args.dir or os.path.join(here, "notebooks")
@@ -82,6 +101,8 @@ def main(argv=None):
     c.add_argument("--all", action="store_true", help="remove every netteach lab, even live ones")
     d = sub.add_parser("demo", help="build a two-container bridge lab, ping, draw it, remove it")
     d.add_argument("--png", default="netteach-demo.png")
+    s = sub.add_parser("shell", help="open a shell where a lab's commands (lab.commands) work")
+    s.add_argument("name")
     l = sub.add_parser("lab", help="start JupyterLab on the notebooks (127.0.0.1); other options go to JupyterLab")
     l.add_argument("--dir", default=None)
     args, extra = p.parse_known_args(argv)
@@ -91,7 +112,8 @@ def main(argv=None):
     from netteach.errors import NetteachError
 
     try:
-        return {"doctor": _doctor, "labs": _labs, "cleanup": _cleanup, "demo": _demo, "lab": _lab}[args.cmd](args)
+        return {"doctor": _doctor, "labs": _labs, "cleanup": _cleanup, "demo": _demo, "lab": _lab,
+                "shell": _shell}[args.cmd](args)
     except NetteachError as exc:
         print(f"netteach: {exc}", file=sys.stderr)
         return 2

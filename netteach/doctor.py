@@ -4,8 +4,10 @@
 ...                     features={}, tools={"ip": "/usr/sbin/ip"})
 >>> caps.real_labs
 False
->>> print(caps.advice()[0])
-not root: start JupyterLab with the README's command (as root), or `sudo -E jupyter lab`
+>>> caps.mode
+'neither'
+>>> Capabilities(root=False, net_admin=False, sys_admin=False, user_namespaces=True).mode
+'rootless'
 """
 
 from __future__ import annotations
@@ -48,8 +50,15 @@ class Capabilities:
     tools: dict = field(default_factory=dict)  # tool -> path or None
 
     @property
+    def mode(self) -> str:
+        """Which labs this machine allows this user: ``"root"``, ``"rootless"`` or ``"neither"``."""
+        if self.net_admin and self.sys_admin:  # (root without these capabilities cannot build)
+            return "root"
+        return "rootless" if self.user_namespaces else "neither"
+
+    @property
     def real_labs(self) -> bool:
-        return (self.root or (self.net_admin and self.sys_admin)) and bool(self.tools.get("ip"))
+        return self.mode != "neither" and bool(self.tools.get("ip"))
 
     @property
     def missing(self) -> list[str]:
@@ -69,7 +78,7 @@ class Capabilities:
 
         >>> tools = {"ip": "/usr/sbin/ip", "nft": "/usr/sbin/nft", "ping": "/usr/bin/ping"}
         >>> Capabilities(True, True, True, True, features={"nft nat": True}, tools=tools).require("nft nat")
-        <Capabilities: real labs yes; missing: nothing>
+        <Capabilities: mode root; real labs yes; missing: nothing>
         >>> Capabilities(True, True, True, True, features={"nft nat": False}, tools=tools).require("nft nat")
         Traceback (most recent call last):
         ...
@@ -85,15 +94,14 @@ class Capabilities:
 
     def advice(self) -> list[str]:
         out = []
-        if not (self.root or (self.net_admin and self.sys_admin)):
-            out.append("not root: start JupyterLab with the README's command (as root), or "
-                       "`sudo -E jupyter lab`")
-            if self.user_namespaces:
-                out.append("unprivileged user namespaces work here: a rootless lab is possible "
-                           "(coming in a later netteach version)")
-            else:
-                out.append("no root and no user namespaces (e.g. Binder): the notebooks can only "
-                           "show recorded pictures here")
+        if self.mode == "rootless":
+            out.append("not root, but unprivileged user namespaces work: labs are built rootless, "
+                       "in a helper process of your own (nt.Lab(name) does it)")
+        elif self.mode == "neither":
+            from netteach.kernel.helper import userns_blocker
+
+            out.append("not root, and no user namespaces for rootless labs: " + userns_blocker()
+                       + " Or run as root: `./bootstrap.sh lab --root`.")
         for tool, pkg in TOOLS.items():
             if not self.tools.get(tool) and tool in NEEDED_TOOLS:
                 out.append(f"{tool} missing: apt-get install {pkg}")
@@ -118,8 +126,11 @@ class Capabilities:
         width = max(len(r[0]) for r in rows)
         lines = [f"{k:<{width}}  {v}" for k, v in rows]
         lines.append("")
-        lines.append("real labs: " + ("yes - nt.Lab(...) builds real namespaces here" if self.real_labs
-                                      else "no - see below"))
+        lines.append("mode: " + {"root": "root - nt.Lab(...) builds real namespaces here as root",
+                                 "rootless": "rootless - nt.Lab(...) builds real namespaces in a user "
+                                             "namespace of your own (no root needed)",
+                                 "neither": "neither - no real labs here; see below"}[self.mode])
+        lines.append("real labs: " + ("yes" if self.real_labs else "no - see below"))
         lines += [f"  * {a}" for a in self.advice()]
         return "\n".join(lines)
 
@@ -128,22 +139,41 @@ class Capabilities:
 
     def __repr__(self):
         miss = ", ".join(self.missing) or "nothing"
-        return f"<Capabilities: real labs {'yes' if self.real_labs else 'no'}; missing: {miss}>"
+        return f"<Capabilities: mode {self.mode}; real labs {'yes' if self.real_labs else 'no'}; missing: {miss}>"
+
+
+def _probe_rootless() -> dict:
+    """The kernel features probed inside a helper (started for it, unless a lab already has one)."""
+    from netteach.errors import NetteachError
+    from netteach.kernel import helper
+
+    mine = helper.current() is None
+    try:
+        return helper.start().call("features.probe_kernel", (), {})
+    except NetteachError:
+        return {}
+    finally:
+        if mine:
+            helper.stop()
 
 
 def doctor(show: bool = True, probe: bool = True) -> Capabilities:
     """Check what this machine allows: privileges, kernel features (probed), tools.
 
     Prints the table (``show=False`` to only return it) and returns a
-    :class:`Capabilities`. Kernel features are probed for real, in a
-    throw-away namespace, when running as root.
+    :class:`Capabilities`, whose ``mode`` says which labs this machine allows:
+    ``root``, ``rootless`` (a helper in a user namespace) or ``neither`` (and
+    the advice says why and the exact fix). Kernel features are probed for
+    real, in a throw-away namespace (inside the helper when rootless).
     """
     caps = _features.capabilities()
     root = os.geteuid() == 0
     c = Capabilities(root=root, net_admin=caps["net_admin"], sys_admin=caps["sys_admin"],
                      user_namespaces=_features.user_namespaces(), tools=_features.tools())
-    if probe and (root or (c.net_admin and c.sys_admin)) and c.tools.get("ip"):
+    if probe and c.mode == "root" and c.tools.get("ip"):
         c.features = _features.probe_kernel()
+    elif probe and c.mode == "rootless" and c.tools.get("ip"):
+        c.features = _probe_rootless()
     if show:
         print(c.table())
     return c

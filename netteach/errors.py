@@ -15,6 +15,8 @@
     │   └── NotOnThisMachine            a notebook stops: this machine lacks what it needs
     ├── MissingTool                     a program (ip, nft, ping) is not installed
     ├── PermissionDenied (PermissionError)  not root / no CAP_NET_ADMIN
+    │   └── UserNamespacesUnavailable   not root, and no user namespaces for a rootless lab
+    ├── HelperGone                      a rootless lab's helper process was killed
     └── KernelError                     anything else the kernel refused
 
 Each message says what failed and what to do about it.
@@ -95,3 +97,11 @@ class PermissionDenied(NetteachError, PermissionError):
 
 class KernelError(NetteachError):
     """The kernel refused a request for a reason netteach did not foresee."""
+
+
+class HelperGone(NetteachError):
+    """A rootless lab's helper process died (killed from outside): its labs are gone; run the cells again."""
+
+
+class UserNamespacesUnavailable(PermissionDenied):
+    """Not root, and this machine refuses unprivileged user namespaces: no rootless lab (nt.doctor() says why)."""

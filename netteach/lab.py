@@ -39,6 +39,7 @@ import re
 import threading
 
 from netteach import errors, kernel, names, probe, state
+from netteach.kernel import helper
 
 HOST = "host"
 #: set in every namespace a lab makes (see ``Lab._fresh_sysctls``)
@@ -110,7 +111,7 @@ class Lab:
     it. See the module docstring for ownership and host modes.
     """
 
-    def __new__(cls, name: str, host: str = "isolated"):
+    def __new__(cls, name: str, host: str = "isolated", mode: str | None = None):
         names.lab(name)
         with _registry_lock:
             lab = _registry.get(name)
@@ -123,11 +124,15 @@ class Lab:
                     raise errors.Conflict(
                         f"lab {name!r} already exists here with host={lab.host!r}; "
                         f"destroy it first (lab.destroy()) to rebuild it with host={host!r}")
+                if mode is not None and lab.mode != mode:
+                    raise errors.Conflict(
+                        f"lab {name!r} already exists here in {lab.mode} mode; destroy it first "
+                        f"(lab.destroy()) to rebuild it with mode={mode!r}")
                 lab._reattached = True
                 return lab
             return super().__new__(cls)
 
-    def __init__(self, name: str, host: str = "isolated"):
+    def __init__(self, name: str, host: str = "isolated", mode: str | None = None):
         if getattr(self, "_reattached", False):
             return
         if host not in ("isolated", "root"):
@@ -137,16 +142,24 @@ class Lab:
         self.host = host
         self.commands = Commands()
         self._destroyed = False
+        self._gone = False
         self._reattached = False
         self._marker = _marker(name)
-        self._acquire()
+        self.mode = _choose_mode(mode)
+        if self.mode == "rootless":
+            self.commands.append("# rootless: these commands run inside the lab's helper process "
+                                 f"(open a shell there with `netteach shell {name}`)")
+        try:
+            self._acquire()
+        except BaseException:
+            _release_helper()
+            raise
         with _registry_lock:
             _registry[name] = self
 
     # ---- ownership -------------------------------------------------------------------
 
     def _acquire(self):
-        self._check_privileges()
         pid, start = _me()
         with state.locked():
             st = state.load(self.name)
@@ -179,21 +192,12 @@ class Lab:
                         teardown(self._st)
                 raise
 
-    @staticmethod
-    def _check_privileges():
-        from netteach.kernel.features import capabilities
-
-        caps = capabilities()
-        if not (caps["net_admin"] and caps["sys_admin"]):
-            raise errors.PermissionDenied(
-                "building a real lab needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN): start "
-                "JupyterLab with the README's command, or run `sudo -E jupyter lab`. "
-                "nt.doctor() shows what this machine allows.")
-
     def _save(self):
         state.save(self._st)
 
     def _alive(self):
+        if self._gone:
+            raise errors.HelperGone(helper.GONE)
         if self._destroyed:
             raise errors.NetteachError(f"lab {self.name!r} was destroyed; create it again with "
                                        f"nt.Lab({self.name!r})")
@@ -674,16 +678,7 @@ class Lab:
     def _write_etc(self, kns: str, filename: str, text: str) -> bool:
         """Write /etc/netns/KNS/FILENAME (the lab owns the directory); False if it already said that."""
         d = self.own_path(f"/etc/netns/{kns}")
-        path = os.path.join(d, filename)
-        try:
-            with open(path) as f:
-                if f.read() == text:
-                    return False  # a re-run cell
-        except FileNotFoundError:
-            os.makedirs(d, exist_ok=True)
-        with open(path, "w") as f:
-            f.write(text)
-        return True
+        return kernel.write_file(os.path.join(d, filename), text)
 
     # ---- running things ----------------------------------------------------------------------------
 
@@ -806,7 +801,8 @@ class Lab:
     def __repr__(self):
         if self._destroyed:
             return f"<Lab {self.name} (destroyed)>"
-        return f"<Lab {self.name} host={self.host}: {', '.join(self.namespaces)}>"
+        mode = " rootless" if self.mode == "rootless" else ""
+        return f"<Lab {self.name} host={self.host}{mode}: {', '.join(self.namespaces)}>"
 
     # ---- lifecycle -------------------------------------------------------------------------------------
 
@@ -814,12 +810,15 @@ class Lab:
         """Remove every object of this lab and stop every process it started. Safe to call twice."""
         if self._destroyed:
             return
-        with state.locked():
-            teardown(self._st)
+        if not self._gone:
+            with state.locked():
+                teardown(self._st)
         self._destroyed = True
         with _registry_lock:
             if _registry.get(self.name) is self:
                 del _registry[self.name]
+        if self.mode == "rootless":
+            _release_helper()
 
     def __enter__(self):
         return self
@@ -827,6 +826,68 @@ class Lab:
     def __exit__(self, *exc):
         self.destroy()
         return False
+
+
+# ---- modes: root (this process talks to the kernel) or rootless (a helper does) ------------------
+
+MODES = ("root", "rootless")
+
+
+def _privileged() -> bool:
+    from netteach.kernel.features import capabilities
+
+    caps = capabilities()
+    return caps["net_admin"] and caps["sys_admin"]
+
+
+def _choose_mode(mode: str | None) -> str:
+    """The lab's mode: as asked, else root when this process may, else rootless.
+
+    One process uses one mode at a time (its kernel calls go to one place):
+    asking for the other while labs of the first exist is a Conflict.
+    """
+    if mode is not None and mode not in MODES:
+        raise errors.InvalidName(f"mode={mode!r}: use 'root' (this process builds the lab; needs root) "
+                                 "or 'rootless' (a helper in a user namespace builds it)")
+    if mode is None:
+        mode = "rootless" if helper.current() is not None or not _privileged() else "root"
+    with _registry_lock:
+        others = [lab.name for lab in _registry.values() if not lab._destroyed and lab.mode != mode]
+    if others:
+        raise errors.Conflict(
+            f"this process already has {'root' if mode == 'rootless' else 'rootless'}-mode labs "
+            f"({', '.join(others)}); one process uses one mode at a time - destroy them first, "
+            f"or ask for mode={'root' if mode == 'rootless' else 'rootless'!r}")
+    if mode == "root":
+        if not _privileged():
+            raise errors.PermissionDenied(
+                "building a lab in root mode needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN): use "
+                "nt.Lab(name) (rootless by default when not root), or start JupyterLab with "
+                "`./bootstrap.sh lab --root`. nt.doctor() shows what this machine allows.")
+        helper.stop()  # no rootless lab is left (checked above): its helper goes
+    else:
+        helper.start()
+    return mode
+
+
+def _release_helper():
+    """Stop the helper once no rootless lab of this process is left (nothing is kept running)."""
+    with _registry_lock:
+        if any(lab.mode == "rootless" and not lab._destroyed for lab in _registry.values()):
+            return
+    helper.stop()
+
+
+def _helper_gone(h):
+    """The helper died: its labs are gone with it; their next verb says so."""
+    with _registry_lock:
+        for name, lab in list(_registry.items()):
+            if lab.mode == "rootless":
+                lab._gone = True
+                del _registry[name]
+
+
+helper._on_gone.append(_helper_gone)
 
 
 # ---- teardown, listing, cleanup (also for labs whose process is gone) ----------------------------------
@@ -857,17 +918,7 @@ def teardown(st: state.LabState) -> None:
 
 
 def _remove_path(path: str):
-    import shutil
-
-    if not path.startswith(("/etc/netns/", "/run/netteach/")):
-        return  # only places netteach writes to
-    if os.path.isdir(path):
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-    with contextlib.suppress(OSError):  # /etc/netns itself, once empty, as before netteach
-        os.rmdir(os.path.dirname(path))
+    kernel.remove_path(path)
 
 
 class LabInfo(tuple):

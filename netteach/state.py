@@ -46,8 +46,15 @@ class LabState:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
+def state_dir() -> str:
+    """Where this process finds the state files (inside the helper's /run when rootless)."""
+    from netteach.kernel.helper import local_path
+
+    return local_path(STATE_DIR)
+
+
 def path(name: str) -> str:
-    return os.path.join(STATE_DIR, f"{name}.json")
+    return os.path.join(state_dir(), f"{name}.json")
 
 
 @contextlib.contextmanager
@@ -57,7 +64,7 @@ def locked():
     The lock is taken on the directory that holds the state directory, so no
     lock file is ever left behind.
     """
-    fd = os.open(os.path.dirname(STATE_DIR.rstrip("/")) or "/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    fd = os.open(os.path.dirname(state_dir().rstrip("/")) or "/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -85,7 +92,7 @@ def save(st: LabState) -> None:
     spaces: as safe as write-then-rename, and ~100x cheaper (it runs before
     every object a lab makes).
     """
-    os.makedirs(STATE_DIR, mode=0o755, exist_ok=True)
+    os.makedirs(state_dir(), mode=0o755, exist_ok=True)
     p = path(st.name)
     data = orjson.dumps(st.to_dict())
     fd, ino, last = _files.get(p, (None, None, 0))
@@ -113,11 +120,11 @@ def remove(name: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path(name))
     with contextlib.suppress(OSError):  # leave no empty directory behind once the last lab is gone
-        os.rmdir(STATE_DIR)
+        os.rmdir(state_dir())
 
 
 def all_names() -> list[str]:
     try:
-        return sorted(n[:-5] for n in os.listdir(STATE_DIR) if n.endswith(".json"))
+        return sorted(n[:-5] for n in os.listdir(state_dir()) if n.endswith(".json"))
     except FileNotFoundError:
         return []

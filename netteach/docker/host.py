@@ -71,13 +71,13 @@ def docker_mac(ip: str) -> str:
 class DockerHost(Lab):
     """A lab set up like a fresh Docker host; ``run``/``network_*`` act like the docker CLI."""
 
-    def __init__(self, name: str, host: str = "isolated"):
+    def __init__(self, name: str, host: str = "isolated", mode: str | None = None):
         if getattr(self, "_reattached", False):
             return
         if host != "isolated":
             raise errors.InvalidName("a DockerHost always lives in its own namespace (host='isolated'); "
                                      "it never changes the machine's real Docker setup")
-        super().__init__(name, host)
+        super().__init__(name, host, mode)
         kind = self._st.extra.setdefault("kind", "docker")
         if kind != "docker":
             raise errors.Conflict(f"lab {name!r} is a plain Lab; destroy it (or use another name) "

@@ -277,6 +277,48 @@ def nft(ns, script: str) -> None:
         raise errors.KernelError(f"nft refused the rules: {err.strip() or out.strip()}")
 
 
+# ---- files of the lab machine (/etc/netns/<ns>/..., /run/netteach/...) ------------------------
+
+OWNED_DIRS = ("/etc/netns/", "/run/netteach/")
+
+
+def write_file(path: str, text: str) -> bool:
+    """Write a file under /etc/netns/ or /run/netteach/ (making its directory); False if it already said that."""
+    if not os.path.normpath(path).startswith(OWNED_DIRS):
+        raise errors.InvalidName(f"{path!r}: netteach only writes under /etc/netns/ and /run/netteach/")
+    try:
+        with open(path) as f:
+            if f.read() == text:
+                return False  # a re-run cell
+    except FileNotFoundError:
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        except OSError as exc:
+            raise errors.PermissionDenied(
+                f"cannot make {os.path.dirname(path)!r}: {exc.strerror} - create /etc/netns once with "
+                "`sudo mkdir -p /etc/netns` (ip netns exec reads a namespace's files from there)") from None
+    with open(path, "w") as f:
+        f.write(text)
+    return True
+
+
+def remove_path(path: str) -> None:
+    """Remove a file or directory under /etc/netns/ or /run/netteach/ (and /etc/netns itself once empty)."""
+    import contextlib
+    import shutil
+
+    path = os.path.normpath(path)
+    if not path.startswith(OWNED_DIRS):
+        return  # only places netteach writes to
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    with contextlib.suppress(OSError):  # /etc/netns itself, once empty, as before netteach
+        os.rmdir(os.path.dirname(path))
+
+
 def nft_list(ns, what: str = "ruleset") -> str:
     """``nft list ruleset`` (or ``"chain ip filter FORWARD"``, ``"table ip nat"``) inside ``ns``."""
     from netteach.kernel.procs import require_tool
@@ -289,3 +331,11 @@ def nft_list(ns, what: str = "ruleset") -> str:
             raise errors.NoSuchChain(text + " - `nft list tables` shows what exists")
         raise errors.KernelError(text)
     return out
+
+
+# ---- rootless: while this process uses a helper, every function above runs there --------------
+# (keep this last: functions defined below it would not be forwarded)
+from netteach.kernel import helper as _helper  # noqa: E402
+from netteach.kernel.helper import local_path  # noqa: E402,F401
+
+_helper.install(globals())

@@ -36,7 +36,7 @@ def user_namespaces() -> bool:
     unshare = shutil.which("unshare")
     if not unshare:
         return False
-    argv = [unshare, "--user", "--map-root-user", "--net", "true"]
+    argv = [unshare, "--user", "--map-root-user", "--net", "--mount", "true"]
     if os.geteuid() == 0:  # probe as nobody: root can always do it
         setpriv = shutil.which("setpriv")
         if not setpriv:
