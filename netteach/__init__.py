@@ -10,6 +10,7 @@ imports neither pyroute2 nor matplotlib; those load when first used.
 
 from netteach.errors import (  # noqa: F401
     Conflict,
+    HelperGone,
     InvalidAddress,
     InvalidName,
     InvalidValue,
@@ -25,6 +26,7 @@ from netteach.errors import (  # noqa: F401
     NoSuchNetwork,
     NotOnThisMachine,
     PermissionDenied,
+    UserNamespacesUnavailable,
 )
 
 __version__ = "0.1.0"
