@@ -11,8 +11,8 @@ Two halves:
 
 - **replay**: an IPython extension (``%load_ext netteach.replay``; Binder loads it
   for every kernel). Nothing changes while labs can be built. Once a cell fails
-  because this machine cannot build labs (``PermissionDenied``: not root and no
-  user namespaces), that cell - and each later cell that fails only because the
+  because this machine cannot build labs (``UserNamespacesUnavailable``: not
+  root, and no user namespaces for a rootless lab), that cell - and each later cell that fails only because the
   lab above could not be built (a ``NameError``) - says so in a box, then shows
   what the same cell showed on the recording's kernel, labelled with that
   kernel and date. A cell with no recording (changed, or new) says that
@@ -149,8 +149,11 @@ class Replayer:
 
 def load_ipython_extension(ip) -> None:
     """`%load_ext netteach.replay`: cells that cannot build a lab here show their recording."""
-    from netteach.errors import PermissionDenied
+    from netteach import errors
 
+    # rootless labs raise UserNamespacesUnavailable where they cannot run; before
+    # rootless mode existed, any lab raised PermissionDenied when not root
+    cannot_build = getattr(errors, "UserNamespacesUnavailable", errors.PermissionDenied)
     replayer = Replayer()
     current = {"source": "", "replayed": False}
     plain_traceback = ip.showtraceback
@@ -159,7 +162,7 @@ def load_ipython_extension(ip) -> None:
         current["source"], current["replayed"] = info.raw_cell, False
 
     def custom_tb(self, etype, value, tb, tb_offset=None):
-        if isinstance(value, PermissionDenied):
+        if isinstance(value, cannot_build):
             replayer.reason = str(value)
         elif replayer.reason is None:           # a NameError while labs can be built: a real mistake
             return plain_traceback((etype, value, tb), tb_offset=tb_offset)
@@ -173,7 +176,7 @@ def load_ipython_extension(ip) -> None:
 
     ip.events.register("pre_run_cell", pre_run_cell)
     ip.events.register("post_run_cell", post_run_cell)
-    ip.custom_exceptions = (PermissionDenied, NameError)
+    ip.custom_exceptions = (cannot_build, NameError)
     ip.CustomTB = custom_tb.__get__(ip)
 
 

@@ -243,6 +243,7 @@ class Kernel:
 # --- what a student's kernel can see of the others (run in each kernel) ----------------
 PROBE = r'''
 import json, os, pwd
+import netteach as nt
 others = {others!r}
 me = pwd.getpwuid(os.getuid()).pw_name
 def denied(fn):
@@ -253,7 +254,8 @@ def denied(fn):
         return True
 report = {{"user": me, "uid": os.getuid(), "euid": os.geteuid(),
           "home_denied": {{o: denied(lambda o=o: os.listdir(pwd.getpwnam(o).pw_dir)) for o in others}},
-          "netns_open": [], "netns_denied": 0}}
+          "labs": sorted(l.name for l in nt.labs()),
+          "netns_open": [], "netns_denied": 0, "state_open": [], "state_denied": 0}}
 uids = {{pwd.getpwnam(o).pw_uid for o in others}}
 for pid in filter(str.isdigit, os.listdir("/proc")):
     try:
@@ -266,8 +268,18 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
         report["netns_denied"] += 1
     except FileNotFoundError:
         pass
+    try:   # a rootless lab's state lives in its helper's private /run/netteach
+        os.listdir(f"/proc/{{pid}}/root/run/netteach")
+        report["state_open"].append(pid)
+    except PermissionError:
+        report["state_denied"] += 1
+    except (FileNotFoundError, NotADirectoryError):
+        pass
 print(json.dumps(report))
 '''
+
+ROOTLESS = ("import inspect, json, netteach as nt\n"
+            "print(json.dumps('mode' in inspect.signature(nt.Lab).parameters))")
 
 
 def student_processes(students: list[str]) -> dict[str, list[str]]:
@@ -295,25 +307,34 @@ def main(prefix: str, scenario_path: str) -> dict:
     with Hub(prefix, students) as hub:
         report["start_seconds"] = hub.start_servers()
 
-        async def student(name: str):
-            out: dict = {}
-            k = await hub.kernel(name, sc["notebook"])
-            try:
-                others = [s for s in students if s != name]
-                out["probe"] = await k.value(PROBE.format(others=others))
-                out["rootless"] = await k.value(
-                    "import inspect, json, netteach as nt\n"
-                    "print(json.dumps('mode' in inspect.signature(nt.Lab).parameters))")
-            finally:
-                await k.close()
-            if sc.get("run_notebook") and out["rootless"]:
-                t0 = time.monotonic()
-                out["cells"] = await hub.notebook(name, sc["notebook"])
-                out["notebook_seconds"] = time.monotonic() - t0
-            return name, out
-
         async def everyone():
-            return dict(await asyncio.gather(*(student(s) for s in students)))
+            kernels = await asyncio.gather(*(hub.kernel(s, sc["notebook"]) for s in students))
+            per: dict = {s: {} for s in students}
+            try:
+                rootless = await asyncio.gather(*(k.value(ROOTLESS) for k in kernels))
+                for s, r in zip(students, rootless):
+                    per[s]["rootless"] = r
+                if all(rootless):
+                    # every student makes a lab with the same name, at the same time
+                    await asyncio.gather(*(k.value("import json, netteach as nt\nprobe = nt.Lab('probe')\n"
+                                                   "probe.add_netns('c1')\nprint(json.dumps(probe.mode))")
+                                           for k in kernels))
+                probes = await asyncio.gather(*(k.value(PROBE.format(others=[o for o in students if o != s]))
+                                                for s, k in zip(students, kernels)))
+                for s, pr in zip(students, probes):
+                    per[s]["probe"] = pr
+                if all(rootless):
+                    await asyncio.gather(*(k.value("probe.destroy()\nprint(json.dumps(sorted(l.name for l in nt.labs())))")
+                                           for k in kernels))
+            finally:
+                await asyncio.gather(*(k.close() for k in kernels))
+            if sc.get("run_notebook") and all(per[s]["rootless"] for s in students):
+                async def run(s):
+                    t0 = time.monotonic()
+                    per[s]["cells"] = await hub.notebook(s, sc["notebook"])
+                    per[s]["notebook_seconds"] = time.monotonic() - t0
+                await asyncio.gather(*(run(s) for s in students))
+            return per
 
         report["per_student"] = asyncio.run(everyone())
         hub.stop_servers()

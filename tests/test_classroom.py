@@ -74,12 +74,17 @@ def test_three_students_run_notebook_00_at_once_and_cannot_see_each_other():
         assert all(probe["home_denied"].values()), probe
         # no other student's process (server, kernel, lab helper) lets it open its network namespace
         assert probe["netns_open"] == [] and probe["netns_denied"] > 0, probe
+        # nor list the state of another's labs (in their helpers' private /run/netteach)
+        assert probe["state_open"] == [], probe
     assert report["left_processes"] == {n: [] for n in students}, "a student's process outlived their server"
     print(f"servers ready after {report['start_seconds']} s")
     if not all(report["per_student"][n]["rootless"] for n in students):
         pytest.skip("rootless mode (nt.Lab(mode=...), issue 10) is not in this netteach yet: "
                     "the hub part ran; notebook 00 was not run as the students")
     for name in students:
+        # all three made a lab called "probe" at once; each sees its own only
+        assert report["per_student"][name]["probe"]["labs"] == ["probe"]
+        assert report["per_student"][name]["probe"]["state_denied"] > 0
         cells = report["per_student"][name]["cells"]
         errors = [c["error"] for c in cells if c["status"] != "ok"]
         assert errors == [], f"{name}: {errors}"

@@ -36,6 +36,7 @@ def test_replay_without_user_namespaces_is_labelled_recorded_and_builds_nothing(
         os.chmod(work, 0o755)
         nb = os.path.join(work, "00_start_here.ipynb")
         shutil.copy(os.path.join(REPO, "notebooks", "00_start_here.ipynb"), nb)
+        runner = shutil.copy(os.path.join(REPO, "tests", "replay_run.py"), work)  # the clone may be unreadable
         # 1. the recording, on this machine's real kernel (as root)
         subprocess.run([sys.executable, "-m", "netteach.replay", "record", nb], check=True,
                        capture_output=True, cwd=REPO)
@@ -50,8 +51,7 @@ def test_replay_without_user_namespaces_is_labelled_recorded_and_builds_nothing(
         env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": home, "LANG": "C.UTF-8"}
         r = subprocess.run([sys.executable, os.path.join(REPO, "tests", "no_userns.py"),
                             "sh", "-c", "unshare --user --map-root-user true 2>/dev/null && echo USERNS; exec \"$@\"",
-                            "sh", os.path.join(prefix, "bin", "python"), os.path.join(REPO, "tests", "replay_run.py"),
-                            nb, out], cwd=work, env=env, capture_output=True, text=True, timeout=600)
+                            "sh", os.path.join(prefix, "bin", "python"), runner, nb, out], cwd=work, env=env, capture_output=True, text=True, timeout=600)
         assert r.returncode == 0, r.stderr[-3000:]
         assert "USERNS" not in r.stdout, "the test's user could still make a user namespace"
         with open(out) as f:
