@@ -543,6 +543,46 @@ class Lab:
         opts = "".join(f" {k} {v}" for k, v in (("remote", remote), ("local", local), ("dev", dev)) if v)
         self._log(self._ip(kns, f"link add {name} type vxlan id {vni}{opts} dstport {port}"))
 
+    def add_macvlan(self, name: str, parent: str, netns: str = HOST, mode: str = "bridge") -> None:
+        """``ip link add NAME link PARENT type macvlan mode bridge``: a child with its own MAC on PARENT's LAN.
+
+        Docker's ``macvlan`` driver makes one per container and moves it into the
+        container (:meth:`set_netns`). Children reach each other and the LAN, never
+        the parent's own host. Introduced in notebooks/04_modes_and_drivers.ipynb.
+        """
+        self._add_child(name, parent, netns, "macvlan", {"macvlan_mode": mode},
+                        ("private", "vepa", "bridge", "passthru"), mode)
+
+    def add_ipvlan(self, name: str, parent: str, netns: str = HOST, mode: str = "l2") -> None:
+        """``ip link add NAME link PARENT type ipvlan mode l2``: a child sharing PARENT's MAC.
+
+        Raises MissingKernelFeature where the kernel has no ipvlan (``nt.doctor()``).
+        """
+        self._add_child(name, parent, netns, "ipvlan", {"ipvlan_mode": {"l2": 0, "l3": 1, "l3s": 2}.get(mode)},
+                        ("l2", "l3", "l3s"), mode)
+
+    def _add_child(self, name, parent, netns, kind, attrs, modes, mode):
+        names.ifname(name)
+        if mode not in modes:
+            raise errors.InvalidName(f"{kind} mode {mode!r}: use one of {', '.join(modes)}")
+        kns = self._ns(netns)
+        link = kernel.link_get(kns, name)
+        if link is not None:
+            if link["kind"] != kind:
+                raise errors.Conflict(f"{name!r} already exists in {netns!r} as a {link['kind']}; pick another name")
+            return
+        attrs = dict(attrs, link=self._link(netns, kns, parent)["index"])
+        self._record_root_links(kns, name)
+        try:
+            kernel.link_add(kns, name, kind, **attrs)
+        except errors.NetteachError as exc:
+            if "not supported" in str(exc).lower() or "unknown" in str(exc).lower():
+                raise errors.MissingKernelFeature(f"this kernel cannot make {kind} links ({exc}); "
+                                                  "nt.doctor() lists what it has") from None
+            raise
+        self._mark_root_links(kns, name)
+        self._log(self._ip(kns, f"link add {name} link {parent} type {kind} mode {mode}"))
+
     def set_mtu(self, netns: str, ifname: str, mtu: int) -> None:
         """``ip -n NETNS link set IFNAME mtu MTU``: the largest packet the interface sends."""
         kns = self._ns(netns)

@@ -212,17 +212,37 @@ DNS_PROBE = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM
 
 
 def test_unknown_names_fail_at_once(scene):
-    """Nothing answers DNS at 198.51.100.1: each lookup must fail on the ICMP "port unreachable"
-    the internet namespace sends back, not wait for a timeout. Every query, several in a row
-    through the same masquerade address, gets that ICMP error (the internet namespace does not
-    rate-limit them). Asserted on what the kernel delivers, not on a stopwatch."""
+    """The host's upstream, a DNS server in the internet at 198.51.100.1, answers NXDOMAIN for
+    unknown names: a lookup fails at once from the default bridge (asking it directly), from a user
+    network (the embedded DNS forwards and passes the answer on) and from the host."""
+    for who in ("w1", "w2", "w1", "web", "host", "db", "w1"):
+        assert scene.exec(who, "getent hosts no-such-name").returncode == 2
+    assert scene.exec("db", "getent hosts server.example").stdout.split() == ["203.0.113.10", "server.example"]
+    r = scene.dig("db", "no-such-name")
+    assert "status: NXDOMAIN" in r.stdout and "SERVER: 127.0.0.11#53" in r.stdout
+
+
+def test_dead_upstream(lab_name, untouched_root):
+    """With the upstream stopped, the default bridge's lookups fail at once on the ICMP "port
+    unreachable" (not rate-limited by the internet namespace); the embedded DNS, like Docker's,
+    sends no reply at all (never SERVFAIL)."""
     import sys
 
-    assert sysctl(kns(scene, "internet"), "net.ipv4.icmp_ratelimit") == "0"
-    for who in ("w1", "w2", "w1", "web", "host", "db", "w1"):
-        r = scene.exec(who, [sys.executable, "-c", DNS_PROBE])
-        assert r.stdout.strip() == "refused", (who, r)
-        assert scene.exec(who, "getent hosts no-such-name").returncode == 2
+    with nt.DockerHost(lab_name) as dh:
+        dh.network_create("appnet")
+        dh.run("w1")
+        dh.run("u1", network="appnet")
+        dh.kill(dh.upstream_dns)
+        assert dh.upstream_dns is None
+        assert sysctl(kns(dh, "internet"), "net.ipv4.icmp_ratelimit") == "0"
+        for _ in range(3):
+            r = dh.exec("w1", [sys.executable, "-c", DNS_PROBE])
+            assert r.stdout.strip() == "refused", r
+            assert dh.exec("w1", "getent hosts no-such-name").returncode == 2
+        r = dh.dig("u1", "no-such-name")
+        assert r.returncode == 9 and "no servers could be reached" in r.stdout
+        assert dh.dig("u1", "w1").returncode == 9, "w1 is on the default bridge: forwarded, unanswered"
+    assert netteach_leftovers(lab_name) == []
 
 
 def test_user_network_resolves_names(scene, reach):
@@ -417,7 +437,8 @@ def test_inspect_matches_the_kernel(scene):
         assert n["NetworkID"] == scene._nets[net]["id"]
         assert hl[n["EndpointID"]]["master"] == scene._nets[net]["bridge"]
         assert hl[n["EndpointID"]]["ifindex"] == links(web)[ifname]["link_index"]
-    assert ns["Networks"]["backend"]["Aliases"] == ["web"] and ns["Networks"]["bridge"]["Aliases"] is None
+    # Docker 20.10 lists the short id (and --network-alias names) as aliases on user networks
+    assert ns["Networks"]["backend"]["Aliases"] == [i["Id"][:12]] and ns["Networks"]["bridge"]["Aliases"] is None
     assert scene.inspect("lonely")["NetworkSettings"]["Networks"] == {}
     assert scene.inspect("hostc")["NetworkSettings"]["SandboxKey"] == f"/run/netns/{host}"
     with pytest.raises(nt.NoSuchContainer):
@@ -587,7 +608,8 @@ def test_destroy_leaves_nothing_and_the_root_untouched(lab_name, untouched_root)
     dh.run("side", network="container:web")
     dh.run("hostc", network="host", serve=9000)
     procs = list(dh._st.procs)
-    assert len(procs) == 4 and all(running(p["pid"], p["start"]) for p in procs)
+    # web's server + docker-proxy, db's server, hostc's server, db's embedded DNS, the internet's DNS
+    assert len(procs) == 6 and all(running(p["pid"], p["start"]) for p in procs)
     assert sorted(lab_files(lab_name)) == [f"nt-{lab_name}.{n}" for n in ("db", "host", "web")]
     dh.destroy()
     assert_gone(dh, lab_name, procs)

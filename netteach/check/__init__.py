@@ -35,4 +35,5 @@ class Result:
 from netteach.check.ch01 import *  # noqa: E402,F401,F403
 from netteach.check.ch02 import *  # noqa: E402,F401,F403
 from netteach.check.ch03 import *  # noqa: E402,F401,F403
+from netteach.check.ch04 import *  # noqa: E402,F401,F403
 from netteach.check.ch05 import *  # noqa: E402,F401,F403

@@ -26,16 +26,20 @@ gateway and default route, masquerade, ``-p`` with DNAT in PREROUTING and
 OUTPUT, the filter accept, the hairpin masquerade and a userland proxy
 process (``docker-proxy``), user-defined networks with name resolution and
 isolation (DOCKER-ISOLATION-STAGE-1/2), ``host``, ``none`` and
-``container:<x>`` modes. Deliberate differences: names on user-defined
-networks resolve through the container's ``/etc/hosts`` (written by netteach)
-instead of Docker's embedded DNS server at 127.0.0.11 (resolv.conf still
-names it, as Docker's does); TCP ports only; no IPv6.
+``container:<x>`` modes, Docker's embedded DNS on user-defined networks (a
+resolver per container listening inside its namespace, reached at
+127.0.0.11:53 through Docker's nat rules there, see
+:mod:`netteach.programs.dns_server`), network aliases, network options
+(``enable_icc``, ``enable_ip_masquerade``, ``bridge.name``), ``--internal``
+networks and ``-p IP:HOST:CONTAINER``. Deliberate differences: TCP ports
+only; no IPv6.
 
 Introduced in notebooks/03_configuration.ipynb.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -53,6 +57,11 @@ DEFAULT_NET = ("bridge", "docker0", "172.17.0.0/16")
 RESERVED_RANGES = ["198.51.100.0/24", "203.0.113.0/24", "127.0.0.0/8"]
 _NETNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+_PUBLISH = re.compile(r"^(?:(?P<ip>\d+\.\d+\.\d+\.\d+):)?(?P<host>\d+):(?P<ctr>\d+)(?:/tcp)?$")
+DNS_ADDRESS = "127.0.0.11"  # Docker's embedded DNS server, as containers on user networks see it
+# docker network create -o KEY=VALUE that netteach understands
+NET_OPTIONS = ("com.docker.network.bridge.enable_icc", "com.docker.network.bridge.enable_ip_masquerade",
+               "com.docker.network.bridge.name")
 
 HOSTS_HEAD = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
               "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
@@ -113,9 +122,9 @@ class DockerHost(Lab):
         self.set_up(HOST, bridge)
         self.sysctl(HOST, "net.ipv4.ip_forward", 1)
         self.add_netns(INTERNET)
-        # nothing answers DNS at 198.51.100.1: lookups must fail at once on "port unreachable", but
-        # every container is masqueraded to 198.51.100.2 and ICMP errors to one address are rate
-        # limited (1/s), so the next lookup (e.g. http.server's getfqdn) would hang for 5 s
+        # when the internet's DNS server is stopped (a dead upstream), lookups from the default bridge
+        # must fail at once on "port unreachable", but every container is masqueraded to
+        # 198.51.100.2 and ICMP errors to one address are rate limited (1/s)
         self.sysctl(INTERNET, "net.ipv4.icmp_ratelimit", 0)
         self.add_veth("eth0", "eth0", peer_netns=INTERNET)
         self.add_addr(HOST, "eth0", UPLINK[0])
@@ -126,6 +135,37 @@ class DockerHost(Lab):
         self.add_route(HOST, "default", via=UPLINK[1].split("/")[0])
         self._write_files(HOST, hosts=HOSTS_HEAD, resolv=f"nameserver {UPLINK[1].split('/')[0]}\n")
         self._apply_rules()
+        self._internet_dns()
+
+    def _internet_dns(self):
+        """The host's upstream DNS server: a stand-in public resolver at 198.51.100.1 in the internet.
+
+        It knows ``server.example`` (203.0.113.10, both ways) and answers NXDOMAIN for every other
+        name, at once. ``dh.kill(dh.upstream_dns)`` makes it a dead upstream.
+        """
+        import json
+
+        pid = self._d.get("upstream_dns")
+        if pid and any(p["pid"] == pid for p in self._st.procs):
+            return
+        d = self.own_path(f"/run/netteach/{self.name}.dns")
+        os.makedirs(d, exist_ok=True)
+        path = os.path.join(d, f"{INTERNET}.json")
+        server = INTERNET_SERVER.split("/")[0]
+        with open(path, "w") as f:
+            json.dump({"names": {"server.example": [server]}, "ptr": {server: "server.example"},
+                       "upstreams": []}, f)
+        pid = self.spawn(INTERNET, [sys.executable, "-m", "netteach.programs.dns_server", path, "53", "53",
+                                    "--listen", UPLINK[1].split("/")[0], "--authoritative"])
+        self._d["upstream_dns"] = pid
+        self._save()
+        self._wait_listening(pid, 53)
+
+    @property
+    def upstream_dns(self) -> int | None:
+        """Pid of the internet's DNS server (the host's upstream), or None once killed."""
+        pid = self._d.get("upstream_dns")
+        return pid if pid and any(p["pid"] == pid for p in self._st.procs) else None
 
     def draw(self, **kwargs):
         """The picture of the Docker host: bridges, containers around it, veth cables, the internet."""
@@ -174,24 +214,92 @@ class DockerHost(Lab):
             if eps:
                 first = next(iter(eps.values()))
                 lines.append(f"{first['ip']}\t{c['hostname']}\n")
-            peers = []
-            for net, ep in eps.items():
-                if not self._user_net(net):
-                    continue  # the default bridge has no name resolution
-                for other, oc in self._ctrs.items():
-                    if other != cname and net in oc["endpoints"]:
-                        peers.append(f"{oc['endpoints'][net]['ip']}\t{other}\n")
-            if peers:
-                lines.append("# names Docker's embedded DNS (127.0.0.11) answers on user-defined networks:\n")
-                lines += sorted(set(peers))
             for hname, hip in (c.get("add_host") or {}).items():
                 lines.append(f"{hip}\t{hname}\n")
-            if any(self._user_net(n) for n in eps):
-                resolv = "nameserver 127.0.0.11\noptions ndots:0\n"
+            # once on a user-defined network, the embedded DNS server stays (Docker: until restart)
+            if any(self._user_net(n) for n in eps) or c.get("resolver"):
+                resolv = f"nameserver {DNS_ADDRESS}\noptions ndots:0\n"
+                self._dns_records(cname)
             else:
                 servers = c.get("dns") or [UPLINK[1].split("/")[0]]
                 resolv = "".join(f"nameserver {s}\n" for s in servers)
             self._write_files(cname, "".join(lines), resolv)
+
+    # ---- Docker's embedded DNS server --------------------------------------------------------
+
+    def _dns_view(self, cname) -> dict:
+        """What the embedded DNS answers ``cname``: names on its user networks, PTRs, upstreams."""
+        c = self._ctrs[cname]
+        names_, ptr = {}, {}
+        for net in c["endpoints"]:
+            if not self._user_net(net):
+                continue  # the default bridge has no name resolution
+            for other, oc in self._ctrs.items():
+                ep = oc["endpoints"].get(net)
+                if ep is None:
+                    continue
+                keys = [other, oc["id"][:12], f"{other}.{net}"] + list(oc.get("aliases", {}).get(net, []))
+                for key in keys:
+                    ips = names_.setdefault(key.lower(), [])
+                    if ep["ip"] not in ips:
+                        ips.append(ep["ip"])
+                ptr[ep["ip"]] = f"{other}.{net}"
+        upstreams = c.get("dns") or [UPLINK[1].split("/")[0]]
+        return {"names": names_, "ptr": ptr, "upstreams": upstreams}
+
+    def _dns_records(self, cname):
+        """Write ``cname``'s view for its resolver and start the resolver if it has none yet."""
+        import json
+
+        d = self.own_path(f"/run/netteach/{self.name}.dns")
+        os.makedirs(d, exist_ok=True)
+        path = os.path.join(d, f"{cname}.json")
+        text = json.dumps(self._dns_view(cname), sort_keys=True)
+        try:
+            with open(path) as f:
+                same = f.read() == text
+        except FileNotFoundError:
+            same = False
+        if not same:  # written whole, then renamed: the resolver never reads half a file
+            with open(path + ".tmp", "w") as f:
+                f.write(text)
+            os.replace(path + ".tmp", path)
+        c = self._ctrs[cname]
+        r = c.get("resolver")
+        if r and any(p["pid"] == r["pid"] for p in self._st.procs):
+            return
+        # dockerd listens on random ports inside the container's namespace, one per protocol
+        taken = {c["spec"].get("serve")}
+        udp = tcp = None
+        while udp is None or udp in taken:
+            udp = 32768 + secrets.randbelow(28232)
+        while tcp is None or tcp in taken or tcp == udp:
+            tcp = 32768 + secrets.randbelow(28232)
+        pid = self.spawn(cname, [sys.executable, "-m", "netteach.programs.dns_server", path, str(udp), str(tcp)])
+        c["resolver"] = {"pid": pid, "udp": udp, "tcp": tcp}
+        self._save()
+        self._wait_listening(pid, tcp)
+        kns = self.kernel_name(cname)
+        script = dockerrules.dns_rules(udp, tcp, DNS_ADDRESS)
+        kernel.nft(kns, script)
+        self._log(f"nft -f - <<'EOF'  # inside {kns}: Docker's DNS redirect to its resolver\n{script}EOF")
+
+    def dig(self, container: str, name: str, qtype: str = "A", tcp: bool = False, server: str | None = None):
+        """``docker exec CONTAINER dig [+tcp] [@SERVER] NAME TYPE``: one DNS query, the reply's flags and answers.
+
+        Uses netteach's own small ``dig`` (dnslib), so it works where bind9-dnsutils is not installed.
+        """
+        argv = [sys.executable, "-m", "netteach.programs.dig", name, qtype]
+        argv += ["+tcp"] if tcp else []
+        argv += [f"@{server}"] if server else []
+        return self.exec(container, argv)
+
+    def dns_rules(self, container: str) -> str:
+        """The nat rules inside a container that send 127.0.0.11:53 to its embedded DNS server."""
+        c = self._ctr(container)
+        if not c.get("resolver"):
+            return _Text(f"# {container} is on no user-defined network: no embedded DNS, no rules\n")
+        return self.nft(c["netns"])
 
     def _peers_of(self, cname) -> set:
         """Containers whose names files mention ``cname``: those on a shared user-defined network."""
@@ -201,18 +309,33 @@ class DockerHost(Lab):
     # ---- firewall ---------------------------------------------------------------------
 
     def _apply_rules(self):
-        nets = [dockerrules.Net(n["bridge"], n["subnet"]) for n in self._nets.values()]
+        nets = [dockerrules.Net(n["bridge"], n["subnet"], icc=n.get("icc", True),
+                                internal=n.get("internal", False), masquerade=n.get("masquerade", True))
+                for n in self._nets.values()]
         ports = []
         for c in self._ctrs.values():
             for host_port, cport in c.get("ports", {}).items():
                 net, ep = next(iter(c["endpoints"].items()))
-                ports.append(dockerrules.Port(int(host_port), ep["ip"], cport, self._nets[net]["bridge"]))
+                ports.append(dockerrules.Port(int(host_port), ep["ip"], cport, self._nets[net]["bridge"],
+                                              c.get("port_ips", {}).get(host_port)))
+        if any(not n.icc for n in nets):  # ICC off is a FORWARD rule: bridged frames must pass it
+            self._bridge_netfilter()
         script = dockerrules.rules(nets, ports)
         if script != getattr(self, "_rules_applied", None):
             kernel.nft(self._host(), script)
             self._rules_applied = script
             self._log(f"nft -f - <<'EOF'  # inside {self._host()}: Docker's chains, rewritten\n"
                       f"{script}EOF")
+
+    def _bridge_netfilter(self):
+        try:
+            if str(self.sysctl(HOST, "net.bridge.bridge-nf-call-iptables")) != "1":
+                self.sysctl(HOST, "net.bridge.bridge-nf-call-iptables", 1)
+        except errors.NetteachError:
+            raise errors.MissingKernelFeature(
+                "enable_icc=false needs br_netfilter (net.bridge.bridge-nf-call-iptables), which this "
+                "kernel lacks: traffic between two containers on one bridge never passes FORWARD "
+                "(modprobe br_netfilter, or see nt.doctor())") from None
 
     def rules(self, chain: str | None = None) -> str:
         """Docker's nftables rules in the host: all, or one chain (``"FORWARD"``, ``"DOCKER"``, ``"POSTROUTING"``...)."""
@@ -254,12 +377,32 @@ class DockerHost(Lab):
                 return f"the lab's {'internet' if not r.startswith('127') else 'loopback'} range {r}"
         return None
 
-    def network_create(self, name: str, subnet: str | None = None, gateway: str | None = None) -> str:
-        """``docker network create [--subnet S] [--gateway G] NAME``: a user-defined bridge.
+    def network_create(self, name: str, subnet: str | None = None, gateway: str | None = None,
+                       options: dict | None = None, internal: bool = False) -> str:
+        """``docker network create [--subnet S] [--gateway G] [-o KEY=VALUE] [--internal] NAME``.
 
-        Returns the bridge's name (``br-`` + the first 12 hex digits of the network id).
+        Returns the bridge's name (``br-`` + the first 12 hex digits of the network id,
+        or ``com.docker.network.bridge.name``). ``options`` as Docker spells them:
+        ``{"com.docker.network.bridge.enable_icc": "false"}`` drops traffic between
+        the network's containers; ``enable_ip_masquerade: "false"`` leaves out the
+        masquerade. ``internal=True`` (``--internal``): no way in or out but the
+        bridge itself, ``-p`` ignored.
         """
         self._alive()
+        opts = {}
+        for key, value in (options or {}).items():
+            if key not in NET_OPTIONS:
+                raise errors.InvalidName(f"network option {key!r} is not one netteach knows; it knows: "
+                                         + ", ".join(NET_OPTIONS))
+            if key != "com.docker.network.bridge.name" and str(value).lower() not in ("true", "false"):
+                raise errors.InvalidName(f"network option {key}={value!r}: use 'true' or 'false'")
+            opts[key] = str(value).lower() if key != "com.docker.network.bridge.name" else str(value)
+        custom_bridge = opts.get("com.docker.network.bridge.name")
+        if custom_bridge is not None:
+            names.ifname(custom_bridge)
+            if custom_bridge in ("docker0", "eth0", "lo") or any(
+                    n["bridge"] == custom_bridge for k, n in self._nets.items() if k != name):
+                raise errors.Conflict(f"bridge name {custom_bridge!r} is already in use")
         if not isinstance(name, str) or not _NETNAME.match(name):
             raise errors.InvalidName(f"network name {name!r} is not allowed: letters, digits, '_', '.', '-'")
         if name in ("host", "none"):
@@ -275,7 +418,8 @@ class DockerHost(Lab):
                 raise errors.InvalidAddress(f"subnet {subnet!r}: use an IPv4 network of /30 or larger")
         if name in self._nets:
             n = self._nets[name]
-            if (want_subnet is None or str(want_subnet) == n["subnet"]) and gateway in (None, n["gateway"]):
+            if ((want_subnet is None or str(want_subnet) == n["subnet"]) and gateway in (None, n["gateway"])
+                    and opts == n.get("options", {}) and bool(internal) == n.get("internal", False)):
                 return n["bridge"]
             raise errors.Conflict(f"network with name {name} already exists (subnet {n['subnet']})")
         net = want_subnet or ipaddress.ip_network(self._free_subnet())
@@ -287,8 +431,11 @@ class DockerHost(Lab):
         if gw not in net or gw in (net.network_address, net.broadcast_address):
             raise errors.InvalidAddress(f"gateway {gw} is not a usable address of {net}")
         nid = secrets.token_hex(32)
-        bridge = "br-" + nid[:12]
-        self._nets[name] = {"id": nid, "bridge": bridge, "subnet": str(net), "gateway": str(gw)}
+        bridge = custom_bridge or "br-" + nid[:12]
+        self._nets[name] = {"id": nid, "bridge": bridge, "subnet": str(net), "gateway": str(gw),
+                            "options": opts, "internal": bool(internal),
+                            "icc": opts.get("com.docker.network.bridge.enable_icc", "true") == "true",
+                            "masquerade": opts.get("com.docker.network.bridge.enable_ip_masquerade", "true") == "true"}
         self._save()
         try:
             self.add_bridge(bridge)
@@ -324,7 +471,8 @@ class DockerHost(Lab):
         rows.append(("-", "host", "host", "-", "-", "-"))
         rows.append(("-", "none", "null", "-", "-", "-"))
         for name, n in self._nets.items():
-            rows.append((n["id"][:12], name, "bridge", n["bridge"], n["subnet"], n["gateway"]))
+            rows.append((n["id"][:12], name, "bridge" + (" (internal)" if n.get("internal") else ""),
+                         n["bridge"], n["subnet"], n["gateway"]))
         return _table(rows)
 
     # ---- containers ----------------------------------------------------------------------
@@ -376,11 +524,14 @@ class DockerHost(Lab):
 
     def run(self, name: str, network: str = "bridge", publish: dict | None = None, ip: str | None = None,
             mac: str | None = None, serve: int | None = None, dns: list | None = None,
-            hostname: str | None = None, add_host: dict | None = None) -> "Container":
+            hostname: str | None = None, add_host: dict | None = None,
+            aliases: list | None = None) -> "Container":
         """``docker run -d --name NAME [--network N] [-p H:C] [--ip] [--mac-address] ...``.
 
         ``network`` is ``"bridge"`` (default), a user-defined network, ``"host"``,
-        ``"none"`` or ``"container:<name>"``. ``publish={8080: 80}`` is ``-p 8080:80``.
+        ``"none"`` or ``"container:<name>"``. ``publish={8080: 80}`` is ``-p 8080:80``;
+        Docker's strings work too: ``publish=["8080:80", "127.0.0.1:8081:80"]``.
+        ``aliases=["db-api"]`` is ``--network-alias db-api`` (user-defined networks only).
         ``serve=80`` starts a small web server on port 80 inside. Running the same
         cell again returns the running container.
         """
@@ -388,15 +539,27 @@ class DockerHost(Lab):
         names.netns(name)
         if name in (HOST, INTERNET):
             raise errors.Conflict(f"{name!r} is a name the lab uses for itself; pick another container name")
+        publish, port_ips = self._parse_publish(publish)
         spec = {"network": network, "publish": {str(k): v for k, v in (publish or {}).items()},
                 "ip": ip, "mac": mac, "serve": serve, "dns": list(dns or []), "hostname": hostname,
                 "add_host": dict(add_host or {})}
+        if port_ips:
+            spec["port_ips"] = port_ips
+        if aliases:
+            for a in aliases:
+                names.netns(a)  # a DNS label: letters, digits, '-', '.'
+            spec["aliases"] = list(aliases)
         if name in self._ctrs:
             if self._ctrs[name]["spec"] == spec:
                 return Container(self, name)
             raise errors.Conflict(f'the container name "{name}" is already in use by a container with '
                                   f"other options - remove it first with dh.rm({name!r})")
         mode, netns = self._mode(network)
+        if aliases and (mode != "bridge" or not self._user_net(network)):
+            raise errors.InvalidName("network-scoped aliases are supported only for containers in "
+                                     "user-defined networks")
+        if mode == "bridge" and self._nets[network].get("internal"):
+            publish, port_ips = {}, {}  # docker ignores -p on an internal network, silently
         ports = self._check_publish(publish, mode)
         if serve is not None:
             _port(serve)
@@ -418,7 +581,9 @@ class DockerHost(Lab):
         cid = secrets.token_hex(32)
         c = {"id": cid, "mode": mode if mode != "bridge" else network, "netns": netns or name,
              "endpoints": {}, "ports": ports, "hostname": hostname or cid[:12], "dns": spec["dns"],
-             "add_host": spec["add_host"], "spec": spec, "server": None, "proxies": []}
+             "add_host": spec["add_host"], "spec": spec, "server": None, "proxies": [],
+             "aliases": {network: list(aliases)} if aliases else {},
+             "port_ips": {hp: ip for hp, ip in port_ips.items() if hp in ports}}
         self._ctrs[name] = c
         if netns is None:  # a namespace of its own, and its /etc/netns files: recorded first
             self._claim_netns(name)
@@ -439,7 +604,8 @@ class DockerHost(Lab):
                 self._apply_rules()
                 for host_port, cport in ports.items():
                     pid = self.spawn(HOST, [sys.executable, "-m", "netteach.programs.docker_proxy",
-                                            host_port, c["endpoints"][network]["ip"], str(cport)])
+                                            host_port, c["endpoints"][network]["ip"], str(cport),
+                                            c["port_ips"].get(host_port, "0.0.0.0")])
                     c["proxies"].append(pid)
                     self._save()
                     self._wait_listening(pid, int(host_port))
@@ -475,6 +641,24 @@ class DockerHost(Lab):
             if netns == HOST and str(port) in c["ports"]:
                 return f"the docker-proxy of container {cname!r}"
         return None
+
+    @staticmethod
+    def _parse_publish(publish) -> tuple:
+        """``{8080: 80}`` or Docker's ``["8080:80", "127.0.0.1:8081:80"]`` -> ({host: ctr}, {host: ip})."""
+        if publish is None or isinstance(publish, dict):
+            return publish, {}
+        if isinstance(publish, str):
+            publish = [publish]
+        ports, ips = {}, {}
+        for item in publish:
+            m = _PUBLISH.match(str(item))
+            if not m:
+                raise errors.InvalidName(f"-p {item!r}: use 'HOST:CONTAINER' or 'IP:HOST:CONTAINER', "
+                                         "e.g. '8080:80' or '127.0.0.1:8081:80' (TCP only)")
+            ports[int(m["host"])] = int(m["ctr"])
+            if m["ip"] and m["ip"] != "0.0.0.0":
+                ips[m["host"]] = str(names.address(m["ip"]))
+        return ports, ips
 
     def _check_publish(self, publish, mode) -> dict:
         if not publish:
@@ -564,15 +748,23 @@ class DockerHost(Lab):
             kernel.route_add(ckns, "0.0.0.0/0", via=gw, dev=ep["ifname"])
             self._log(self._ip(ckns, f"route add default via {gw} dev {ep['ifname']}"))
 
-    def network_connect(self, network: str, container: str) -> None:
-        """``docker network connect NETWORK CONTAINER``: one more interface (eth1, ...) on that network."""
+    def network_connect(self, network: str, container: str, aliases: list | None = None) -> None:
+        """``docker network connect [--alias A] NETWORK CONTAINER``: one more interface (eth1, ...)."""
         self._net(network)
         c = self._ctr(container)
+        if aliases:
+            if not self._user_net(network):
+                raise errors.InvalidName("network-scoped aliases are supported only for containers in "
+                                         "user-defined networks")
+            for a in aliases:
+                names.netns(a)
         if c["netns"] != container or c["mode"] == "none":
             raise errors.Conflict(f"container {container!r} uses network mode {c['mode']!r}; only "
                                   "containers on bridge networks can be connected to more networks")
         if network in c["endpoints"]:
             return
+        if aliases:
+            c.setdefault("aliases", {})[network] = list(aliases)
         self._attach(container, network)
         self._update_gateway(container)
         self._save()
@@ -588,6 +780,7 @@ class DockerHost(Lab):
             raise errors.Conflict(f"container {container!r} publishes ports through {network!r}; "
                                   "remove the container instead")
         peers = self._peers_of(container)
+        c.get("aliases", {}).pop(network, None)  # reconnecting without --alias loses it, as in Docker
         self._detach(container, network)
         self._refresh_names(peers | {container})
 
@@ -595,7 +788,8 @@ class DockerHost(Lab):
         c = self._ctrs.get(name)
         if c is None:
             return
-        for pid in ([c["server"]] if c.get("server") else []) + list(c.get("proxies", [])):
+        resolver = [c["resolver"]["pid"]] if c.get("resolver") else []
+        for pid in ([c["server"]] if c.get("server") else []) + list(c.get("proxies", [])) + resolver:
             if any(p["pid"] == pid for p in self._st.procs):
                 self.kill(pid)
         peers = self._peers_of(name) - {name}
@@ -614,6 +808,8 @@ class DockerHost(Lab):
                 self._log(f"ip netns delete {kns}")
             self._remove_files(name)
             self._save()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"/run/netteach/{self.name}.dns/{name}.json")
         if c["ports"]:
             self._apply_rules()
         self._refresh_names(peers)
@@ -741,7 +937,8 @@ class DockerHost(Lab):
                          "IPAddress": mine[0]["address"] if mine else "",
                          "IPPrefixLen": mine[0]["prefixlen"] if mine else 0,
                          "MacAddress": link.get("mac", ""),
-                         "Aliases": [name] if self._user_net(net) else None}
+                         "Aliases": ([c["id"][:12]] + list(c.get("aliases", {}).get(net, [])))
+                         if self._user_net(net) else None}
         first = next(iter(nets.values()), {})
         return {
             "Id": c["id"], "Name": "/" + name,
