@@ -298,14 +298,82 @@ def student_processes(students: list[str]) -> dict[str, list[str]]:
     return left
 
 
+class Sampler:
+    """Samples, every half second, the memory of each student's processes (PSS, so
+    shared libraries count once across students) and the machine's MemAvailable;
+    keeps the peaks and each process's CPU seconds (for benchmarks/classroom.py)."""
+
+    def __init__(self, students: list[str]):
+        import threading
+
+        self.uids = {pwd.getpwnam(s).pw_uid: s for s in students}
+        self.peak_pss = {s: 0 for s in students}
+        self.peak_total_pss = 0
+        self.min_available = self.available()
+        self.cpu: dict[str, float] = {}           # pid+start -> cpu seconds (children reaped included)
+        self.cpu_owner: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def available() -> int:
+        with open("/proc/meminfo") as f:
+            return next(int(l.split()[1]) * 1024 for l in f if l.startswith("MemAvailable:"))
+
+    def sample(self) -> None:
+        pss = {s: 0 for s in self.uids.values()}
+        tick = os.sysconf("SC_CLK_TCK")
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                who = self.uids.get(os.stat(f"/proc/{pid}").st_uid)
+                if who is None:
+                    continue
+                with open(f"/proc/{pid}/smaps_rollup") as f:
+                    pss[who] += next(int(l.split()[1]) * 1024 for l in f if l.startswith("Pss:"))
+                with open(f"/proc/{pid}/stat") as f:
+                    st = f.read().rsplit(")", 1)[1].split()
+                key = f"{pid}/{st[19]}"
+                self.cpu[key] = sum(int(x) for x in st[11:15]) / tick   # utime stime cutime cstime
+                self.cpu_owner[key] = who
+            except (FileNotFoundError, ProcessLookupError, StopIteration, PermissionError):
+                pass
+        for s, v in pss.items():
+            self.peak_pss[s] = max(self.peak_pss[s], v)
+        self.peak_total_pss = max(self.peak_total_pss, sum(pss.values()))
+        self.min_available = min(self.min_available, self.available())
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.sample()
+
+    def __enter__(self) -> "Sampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def cpu_seconds(self) -> dict[str, float]:
+        out = {s: 0.0 for s in self.uids.values()}
+        for key, sec in self.cpu.items():
+            out[self.cpu_owner[key]] += sec
+        return out
+
+
 def main(prefix: str, scenario_path: str) -> dict:
     """Runs a scenario (JSON: students, notebook, labs) and returns what was seen."""
     with open(scenario_path) as f:
         sc = json.load(f)
     students: list[str] = sc["students"]
     report: dict = {"students": students}
+    report["available_before_hub"] = Sampler.available()
     with Hub(prefix, students) as hub:
         report["start_seconds"] = hub.start_servers()
+        idle = Sampler(students)
+        idle.sample()
+        report["idle_server_pss"] = idle.peak_pss
+        report["available_before_notebook"] = Sampler.available()
 
         async def everyone():
             kernels = await asyncio.gather(*(hub.kernel(s, sc["notebook"]) for s in students))
@@ -333,7 +401,14 @@ def main(prefix: str, scenario_path: str) -> dict:
                     t0 = time.monotonic()
                     per[s]["cells"] = await hub.notebook(s, sc["notebook"])
                     per[s]["notebook_seconds"] = time.monotonic() - t0
-                await asyncio.gather(*(run(s) for s in students))
+                with Sampler(students) as sampler:
+                    report["idle_pss"] = dict(sampler.peak_pss)
+                    await asyncio.gather(*(run(s) for s in students))
+                    sampler.sample()
+                report["peak_pss"] = sampler.peak_pss
+                report["peak_total_pss"] = sampler.peak_total_pss
+                report["notebook_cpu_seconds"] = sampler.cpu_seconds()
+                report["available_drop_notebook"] = report["available_before_notebook"] - sampler.min_available
             return per
 
         report["per_student"] = asyncio.run(everyone())

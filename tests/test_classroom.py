@@ -89,3 +89,6 @@ def test_three_students_run_notebook_00_at_once_and_cannot_see_each_other():
         errors = [c["error"] for c in cells if c["status"] != "ok"]
         assert errors == [], f"{name}: {errors}"
         assert any("image/png" in o.get("mime", []) for c in cells for o in c["outputs"]), "a picture was drawn"
+        assert any("rootless" in o["text"] for c in cells for o in c["outputs"]), "the labs were rootless"
+    print("notebook 00, three students at once:",
+          {n: round(report["per_student"][n]["notebook_seconds"], 1) for n in students}, "s")
