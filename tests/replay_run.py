@@ -8,13 +8,18 @@ on a machine without user namespaces.
 import os
 import sys
 
-import nbclient
-import nbformat
 
-src, out = sys.argv[1], sys.argv[2]
-nb = nbformat.read(src, as_version=4)
-client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
-                                 extra_arguments=["--InteractiveShellApp.extensions=netteach.replay"],
-                                 resources={"metadata": {"path": os.path.dirname(os.path.abspath(src))}})
-client.execute()
-nbformat.write(nb, out)
+def run(src: str, out: str) -> None:
+    import nbclient
+    import nbformat
+
+    nb = nbformat.read(src, as_version=4)
+    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                                     extra_arguments=["--InteractiveShellApp.extensions=netteach.replay"],
+                                     resources={"metadata": {"path": os.path.dirname(os.path.abspath(src))}})
+    client.execute()
+    nbformat.write(nb, out)
+
+
+if __name__ == "__main__":
+    run(sys.argv[1], sys.argv[2])

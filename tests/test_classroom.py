@@ -6,58 +6,10 @@ notebook 00 run by all three at once; nothing of theirs left when their servers 
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-
 import pytest
 
 from tests.conftest import needs_root
-from tests.classroom_hub import REPO, private_namespace
-from tests.student_env import classroom_prefix
-
-
-class Students:
-    """Linux users for the test, with private homes; removed (with their homes) afterwards."""
-
-    def __init__(self, n: int):
-        tag = os.getpid() % 100000
-        self.names = [f"nts{tag}{chr(97 + i)}" for i in range(n)]
-        self.base = tempfile.mkdtemp(prefix="nt-homes-", dir="/tmp")
-        os.chmod(self.base, 0o755)
-
-    def __enter__(self) -> "Students":
-        for name in self.names:
-            home = os.path.join(self.base, name)
-            subprocess.run(["useradd", "--create-home", "--home-dir", home, "--shell", "/bin/bash",
-                            "--comment", "netteach test student", name], check=True)
-            os.chmod(home, 0o700)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for name in self.names:
-            subprocess.run(["userdel", "--remove", name], capture_output=True)
-        shutil.rmtree(self.base, ignore_errors=True)
-
-
-def run_classroom(scenario: dict, students: int = 3) -> dict:
-    prefix = classroom_prefix()
-    with Students(students) as st, tempfile.NamedTemporaryFile("w", suffix=".json") as sc:
-        json.dump(dict(scenario, students=st.names), sc)
-        sc.flush()
-        os.chmod(sc.name, 0o644)
-        r = subprocess.run(private_namespace([os.path.join(prefix, "bin", "python"), "-m", "tests.classroom_hub",
-                                              prefix, sc.name]),
-                           cwd=REPO, capture_output=True, text=True, timeout=900)
-        assert r.returncode == 0, f"the classroom run failed:\n{r.stderr[-4000:]}"
-        report = json.loads(r.stdout.strip().splitlines()[-1])
-        # nothing of the students is left on the machine either (the hub's namespace is gone)
-        for name in st.names:
-            assert subprocess.run(["pgrep", "-u", name], capture_output=True).stdout == b""
-        return report
+from tests.student_env import run_classroom
 
 
 @needs_root
@@ -77,6 +29,7 @@ def test_three_students_run_notebook_00_at_once_and_cannot_see_each_other():
         # nor list the state of another's labs (in their helpers' private /run/netteach)
         assert probe["state_open"] == [], probe
     assert report["left_processes"] == {n: [] for n in students}, "a student's process outlived their server"
+    assert report["left_on_machine"] == {n: "" for n in students}
     print(f"servers ready after {report['start_seconds']} s")
     if not all(report["per_student"][n]["rootless"] for n in students):
         pytest.skip("rootless mode (nt.Lab(mode=...), issue 10) is not in this netteach yet: "
