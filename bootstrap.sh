@@ -15,7 +15,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # 1. Debian packages: the tools the labs drive, and Python's venv.
-debs="iproute2 nftables iputils-ping util-linux procps tcpdump ca-certificates"
+debs="iproute2 nftables conntrack iputils-ping util-linux procps tcpdump ca-certificates"
 PY="${PYTHON:-python3}"
 command -v "$PY" >/dev/null 2>&1 || debs="$debs python3"
 missing=""

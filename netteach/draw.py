@@ -56,7 +56,7 @@ BAR_H, BAR_STEP = 0.3, 0.5
 FOLD = "\0fold"  # stands in a row for the folded namespaces
 
 
-def draw(graph_or_snapshot, ax=None, title=None, show_lo=None):
+def draw(graph_or_snapshot, ax=None, title=None, show_lo=None, highlight=None):
     """Draw the namespaces, interfaces, veth cables and bridges; return the matplotlib Figure.
 
     ``graph_or_snapshot`` is a :class:`~netteach.snapshot.Snapshot` or the
@@ -64,6 +64,9 @@ def draw(graph_or_snapshot, ax=None, title=None, show_lo=None):
     that Axes and return its figure. Loopback interfaces are drawn when
     ``show_lo`` is True; when it is None, in small labs (at most 4
     namespaces) and in namespaces that have nothing else.
+    ``highlight`` is a collection of node ids (``"netns:c1"``,
+    ``"if:host/docker0"``) drawn in red, and the cables between two of them
+    (``trace.draw()`` shows a packet's path this way).
     Nothing is shown or printed: a notebook displays the returned figure.
     """
     from netteach.graph import to_graph
@@ -73,7 +76,7 @@ def draw(graph_or_snapshot, ax=None, title=None, show_lo=None):
         if not hasattr(g, "namespaces"):
             raise TypeError(f"draw() needs a Snapshot or its graph, not {type(g).__name__}")
         g = to_graph(g)
-    return _render(_Layout(g, show_lo), ax, title)
+    return _render(_Layout(g, show_lo), ax, title, frozenset(highlight or ()))
 
 
 def to_png(fig, dpi=None) -> bytes:
@@ -425,7 +428,10 @@ def _figure_class():
     return _FIGURE
 
 
-def _render(lay, ax, title):
+HIGHLIGHT = "#d62728"  # a traced packet's path
+
+
+def _render(lay, ax, title, highlight=frozenset()):
     from matplotlib.lines import Line2D
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
 
@@ -445,6 +451,8 @@ def _render(lay, ax, title):
     items, g = lay.items, lay.g
 
     def box(x0, y0, w, h, gid, r=0.12, z=1, **style):
+        if gid in highlight:
+            style = {**style, "ec": HIGHLIGHT, "lw": 3.0, "linestyle": "-"}
         p = FancyBboxPatch((x0, y0), w, h, boxstyle=f"round,pad=0,rounding_size={r}", zorder=z, **style)
         p.set_gid(gid)
         ax.add_patch(p)
@@ -525,21 +533,23 @@ def _render(lay, ax, title):
         drawn.add((u, v, kind))
         a, b = sorted((items[u], items[v]), key=lambda i: i.x)
         down = a.down or b.down
+        lit = {"color": HIGHLIGHT, "lw": 3.4} if u in highlight and v in highlight else {}
         if kind == "veth":
             same_row = a.row == b.row != "hub" and a.y == b.y
-            line((a.x, a.y), (b.x, b.y), down, rad=(0.35 if a.row == "up" else -0.35) if same_row else 0)
+            line((a.x, a.y), (b.x, b.y), down, rad=(0.35 if a.row == "up" else -0.35) if same_row else 0,
+                 **lit)
         elif kind == "port":
             port, br = (u, v) if v in bridges else (v, u)
             bar = lay.bar_of(br, items[port].y) if br in bridges else None
             if bar:
                 _, x0, x1, _, y = bar
                 p = items[port]
-                line((p.x, p.y), (min(max(p.x, x0), x1), y), down, color=COLORS["bridge"], lw=1.6)
+                line((p.x, p.y), (min(max(p.x, x0), x1), y), down, **{"color": COLORS["bridge"], "lw": 1.6, **lit})
             elif br in bridges:
                 pass  # a bridge of the hub whose ports are all folded away
             else:  # a bridge inside a container: ports linked by an arc over the box
-                line((a.x, a.y), (b.x, b.y), down, color=COLORS["bridge"], lw=1.6,
-                     rad=-0.4 if a.row == "up" else 0.4)
+                line((a.x, a.y), (b.x, b.y), down, rad=-0.4 if a.row == "up" else 0.4,
+                     **{"color": COLORS["bridge"], "lw": 1.6, **lit})
 
     handles = [Patch(fc=_tint(COLORS[t]), ec=COLORS[t], label=t) if t != "DOWN" else
                Patch(fc="#f2f2f2", ec=DOWN_COLOR, linestyle="--", label="DOWN") for t in lay.legend()]

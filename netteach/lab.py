@@ -734,6 +734,20 @@ class Lab:
         """``ip netns exec NETNS ping -c COUNT TARGET``: truthy when answered."""
         return probe.ping(netns, self._ns(netns), target, count=count, timeout=timeout)
 
+    def trace(self, src: str, dst: str, port: int | None = None, proto: str | None = None):
+        """Send one real packet from ``src`` to ``dst`` and show what the kernel did to it, hop by hop.
+
+        ``dst`` is an address or a namespace of the lab. Without ``port`` an ICMP
+        echo request, with one a TCP SYN (``proto="udp"``: a UDP datagram).
+        Returns a :class:`~netteach.trace.Trace`: ``.delivered``, ``.hops``,
+        ``.verdict``; ``.draw()`` shows the path on the lab's picture.
+        ``lab.trace("c1", "10.0.0.2")``
+        """
+        from netteach import trace
+
+        self._ns(src)
+        return trace.run(self, src, dst, port=port, proto=proto)
+
     def http_get(self, netns: str, address: str, port: int = 80, timeout: float = 2) -> probe.HttpResult:
         """``curl http://ADDRESS:PORT/`` from inside a namespace: truthy when answered."""
         kns = self._ns(netns)

@@ -882,6 +882,20 @@ class DockerHost(Lab):
         return probe.http_get_many([(src, self._kns_of(src), self._require_target(src, dst), _port(port))],
                                    timeout)[0]
 
+    def trace(self, src: str, dst: str, port: int | None = None, proto: str | None = None):
+        """One real packet from SRC (a container, "host" or "internet") to DST, hop by hop as the kernel saw it.
+
+        ``dh.trace("internet", "host", 8080)``: a TCP SYN to the published port,
+        through the DNAT, the bridge and FORWARD, to the container. See
+        :meth:`Lab.trace <netteach.lab.Lab.trace>`.
+        """
+        from netteach import trace
+
+        trace.check_request(port, proto)
+        label = src if src in (HOST, INTERNET) else self._ctr(src)["netns"]
+        return trace.run(self, src, dst, port=port, proto=proto, src_label=label,
+                         addr=self._require_target(src, dst))
+
     def reachability(self, timeout: float = 1) -> "Reachability":
         """Who can reach whom: ping between every pair, and HTTP to every served or published port."""
         who = list(self._ctrs) + [HOST, INTERNET]
