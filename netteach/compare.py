@@ -4,10 +4,14 @@ Names differ between two builds (``c1`` and ``web``, ``veth7f3a2c1`` and
 ``vethc18bcba``); what must match is each piece's *role*: the container's
 ``eth0`` (address, prefix, MAC, MTU, state, routes), the host end of its veth
 (enslaved to the bridge, no address), the bridge's gateway address,
-``ip_forward``, and what the host's nftables rules do to the container's
-traffic (followed packet by packet with :mod:`netteach.ruleset`, so that
-Docker's ``DOCKER`` chains and three hand-written rules compare equal when
-they do the same thing).
+``ip_forward``. On live labs (:func:`compare_labs`) each side also sends real
+packets and compares what the kernel did to them (:mod:`netteach.trace`):
+container to container on the same network, container to the host's
+published port, the host to ``127.0.0.1:<port>``, the internet to the
+published port, the container to the internet. Docker's ``DOCKER`` chains
+and three hand-written rules compare equal when the kernel treats the packet
+the same; a row that differs shows each side's verdict, naming the rule or
+policy that decided.
 
 >>> from netteach.snapshot import Snapshot, Namespace, Interface, Route
 >>> def build(mac):
@@ -29,8 +33,8 @@ they do the same thing).
 >>> c.differences
 [<Row container eth0: MAC: by hand 02:42:ac:11:00:02, docker 02:42:ac:11:00:99>]
 
-On live labs, :func:`compare_labs` reads the snapshots, the host's ruleset
-and ``ip_forward`` itself: ``compare_labs(lab, "c1", dh, "web")``.
+On live labs, :func:`compare_labs` reads the snapshots and traces the packets
+itself: ``compare_labs(lab, "c1", dh, "web")``.
 
 Introduced in notebooks/03_configuration.ipynb.
 """
@@ -42,12 +46,11 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from netteach.ruleset import Packet, Ruleset, nat_rules
+from netteach import firewall
 
 DOCKER_VETH = re.compile(r"^veth[0-9a-f]{7}$")
 INTERNET = "internet"
 INTERNET_FALLBACK = "203.0.113.10"  # TEST-NET-3, what DockerHost's internet serves on
-UNPUBLISHED_PORT = 22
 
 
 @dataclass
@@ -135,7 +138,6 @@ class _Side:
         host = snap.namespace("host")
         if host is not None:
             self.uplink = next((i for i in host.interfaces if i.peer and i.peer[0] == INTERNET), None)
-        self.rules = Ruleset.parse(snap.nft)
         self.local = {a.split("/")[0] for i in (host.interfaces if host else []) for a in i.addresses}
 
     @property
@@ -153,19 +155,31 @@ class _Side:
         inet = self.snap.namespace(INTERNET)
         up = ipaddress.ip_interface(self.uplink.addresses[0]).network if self.uplink and self.uplink.addresses else None
         for i in (inet.interfaces if inet else []):
+            if i.kind == "loopback":
+                continue
             for a in i.addresses:
                 if ":" not in a and (up is None or ipaddress.ip_interface(a).ip not in up):
                     return a.split("/")[0]
         return INTERNET_FALLBACK
 
     def published(self) -> set:
-        """(host port, container port) of every DNAT rule to this container."""
-        out = set()
-        for _, rule in nat_rules(self.snap.nft):
-            m = re.search(r"tcp dport (\d+)\b.*\bdnat to ([\d.]+):(\d+)", rule)
-            if m and m.group(2) == self.ip:
-                out.add((int(m.group(1)), int(m.group(3))))
-        return out
+        """(host port, container port) of every tcp DNAT rule of the host to this container."""
+        host = self.snap.namespace("host")
+        return {(p["port"], p["to_port"]) for p in firewall.published(host.ruleset if host else [])
+                if p["to"] == self.ip and p["proto"] == "tcp"}
+
+    def neighbour(self) -> str | None:
+        """Another namespace plugged into the same bridge (the first by name), or None."""
+        if self.bridge is None:
+            return None
+        for ns in sorted(self.snap.namespaces, key=lambda n: n.name):
+            if ns is self.ns or ns.name == "host":
+                continue
+            for i in ns.interfaces:
+                end = self.snap.interface(*i.peer) if i.peer else None
+                if end is not None and end.netns == self.bridge.netns and end.master == self.bridge.ifname:
+                    return ns.name
+        return None
 
 
 def _fact(value, key=None):
@@ -188,18 +202,7 @@ def _routes(side: _Side):
     return _fact(text)
 
 
-def _verdict(side: _Side, kind: str, hook: str, pkt: Packet | None):
-    if pkt is None:
-        return _fact(None)
-    v = side.rules.nat(hook, pkt, side.local) if kind == "nat" else side.rules.filter(hook, pkt, side.local)
-    shown = str(v) if (v.action or kind == "filter") else "no NAT"
-    if v.unknown:
-        shown += " (? some rules not understood)"
-    key = shown.replace(side.ip, "<container>") if side.ip else shown
-    return shown, key
-
-
-def _facts(side: _Side, ports: list) -> list[tuple[str, tuple]]:
+def _facts(side: _Side) -> list[tuple[str, tuple]]:
     eth, end, br = side.eth, side.host_end, side.bridge
     v4 = [a for a in (eth.addresses if eth else []) if ":" not in a]
     out = [
@@ -232,35 +235,6 @@ def _facts(side: _Side, ports: list) -> list[tuple[str, tuple]]:
         ("bridge: switched on", _fact(br and ("up" if br.admin_up else "down"))),
         ("host: net.ipv4.ip_forward", _fact(side.ip_forward if side.ip_forward is not None else "not read")),
     ]
-    cip, brname, up = side.ip, br.ifname if br else "", side.uplink.ifname if side.uplink else "eth0"
-    inet, host_ip = side.internet_ip, side.uplink_ip
-    ok = cip is not None
-    out.append(("nat POSTROUTING: container → internet (new)", _verdict(
-        side, "nat", "postrouting",
-        ok and Packet(saddr=cip, daddr=inet, iif=brname, oif=up, dport=80) or None)))
-    for hp, cp in ports:
-        out.append((f"nat PREROUTING: internet → host:{hp}", _verdict(
-            side, "nat", "prerouting", Packet(saddr=inet, daddr=host_ip, iif=up, dport=hp))))
-        out.append((f"nat OUTPUT: the host itself → host:{hp}", _verdict(
-            side, "nat", "output", Packet(saddr=host_ip, daddr=host_ip, oif="lo", dport=hp))))
-        out.append((f"filter FORWARD: internet → container:{cp} (new)", _verdict(
-            side, "filter", "forward",
-            ok and Packet(saddr=inet, daddr=cip, iif=up, oif=brname, dport=cp) or None)))
-    closed = UNPUBLISHED_PORT
-    while closed in {cp for _, cp in ports}:
-        closed += 1
-    out += [
-        (f"filter FORWARD: internet → container:{closed} (not published)", _verdict(
-            side, "filter", "forward",
-            ok and Packet(saddr=inet, daddr=cip, iif=up, oif=brname, dport=closed) or None)),
-        ("filter FORWARD: container → internet (new)", _verdict(
-            side, "filter", "forward",
-            ok and Packet(saddr=cip, daddr=inet, iif=brname, oif=up, dport=80) or None)),
-        ("filter FORWARD: internet → container (replies)", _verdict(
-            side, "filter", "forward",
-            ok and Packet(saddr=inet, daddr=cip, iif=up, oif=brname, sport=80, dport=40000,
-                          ct="established") or None)),
-    ]
     return out
 
 
@@ -268,29 +242,86 @@ def compare(snap_a, ns_a: str, snap_b, ns_b: str, *, labels: tuple = ("a", "b"),
             ip_forward: tuple = (None, None)) -> Comparison:
     """Compare container ``ns_a`` of ``snap_a`` with ``ns_b`` of ``snap_b``, role by role.
 
-    The host's ``nft list ruleset`` is read from each snapshot's ``nft``
-    field; ``ip_forward`` (the host's value of each) is not in a snapshot, so
-    it is passed in (:func:`compare_labs` reads it). Published ports are
-    found in either side's DNAT rules and followed on both.
+    The interfaces, routes and the host's ``ip_forward`` (from each
+    snapshot's sysctls, or ``ip_forward`` when given); what packets do is
+    :func:`compare_labs`'s part, since it needs the live kernel.
     """
-    a, b = _Side(snap_a, ns_a, ip_forward[0]), _Side(snap_b, ns_b, ip_forward[1])
-    ports = sorted(a.published() | b.published())
+    fwd = []
+    for snap, given in zip((snap_a, snap_b), ip_forward):
+        host = snap.namespace("host")
+        fwd.append(given if given is not None else (host.sysctls.get("net.ipv4.ip_forward") if host else None))
+    a, b = _Side(snap_a, ns_a, fwd[0]), _Side(snap_b, ns_b, fwd[1])
     rows = []
-    for (role, (sa, ka)), (_, (sb, kb)) in zip(_facts(a, ports), _facts(b, ports)):
+    for (role, (sa, ka)), (_, (sb, kb)) in zip(_facts(a), _facts(b)):
         rows.append(Row(role, sa, sb, ka == kb, tuple(labels)))
     return Comparison(labels, rows)
 
 
-def compare_labs(lab_a, ns_a: str, lab_b, ns_b: str, labels: tuple | None = None) -> Comparison:
-    """Read two live labs (snapshot, host ruleset, ``ip_forward``) and :func:`compare` them.
+def _outcome(side: _Side, t, others: dict) -> tuple[str, str]:
+    """(shown, key) of one traced packet: the verdict as shown; the key says it by role, not by name."""
+    shown = t.verdict
+    if t.delivered:
+        dest = t.hops[-1].namespace if t.hops else "?"
+        role = others.get(dest, dest)
+        key = f"delivered to {role}"
+        if t.port:
+            key += " (listening)" if t.listeners else " (nothing listens)"
+        nats = sorted({h.detail.split(":")[0] for h in t.hops if h.kind == "nat"})
+        if nats:
+            key += " after " + "+".join(nats)
+    else:
+        drop = next((h for h in t.hops if h.kind == "drop"), None)
+        key = f"dropped in {others.get(drop.namespace, drop.namespace)}" if drop else "not delivered"
+    return shown, key
 
-    ``compare_labs(lab, "c1", dh, "web")``: the hand-built ``c1`` against Docker's ``web``.
+
+def _probes(lab, side: _Side, ports: list) -> list[tuple[str, tuple]]:
+    """The behaviour rows: real packets traced on this side's lab."""
+    from netteach import trace
+
+    def run(role, src, addr, port=None):
+        if src is None or addr is None or side.snap.namespace(src) is None:
+            return role, _fact(None)
+        t = trace.run(lab, src, addr, port=port, src_label=src, addr=addr)
+        return role, _outcome(side, t, roles)
+
+    me, other = side.ns.name if side.ns else None, side.neighbour()
+    roles = {me: "the container", "host": "the host", INTERNET: INTERNET}
+    if other:
+        roles[other] = "the other container"
+    inet = side.internet_ip if side.snap.namespace(INTERNET) else None
+    host_ip = side.uplink_ip if side.uplink else None
+    out = []
+    role = "packet: another container on its network → container (ping)"
+    out.append(run(role, other, side.ip) if other else
+               (role, ("— (no other container on its bridge)", "no other container")))
+    for hp, cp in ports:
+        out.append(run(f"packet: container → host:{hp}", me, host_ip, hp))
+        out.append(run(f"packet: host → 127.0.0.1:{hp}", "host", "127.0.0.1", hp))
+        out.append(run(f"packet: internet → host:{hp}", INTERNET, host_ip, hp))
+    out.append(run("packet: container → internet (ping)", me, inet))
+    return out
+
+
+def compare_labs(lab_a, ns_a: str, lab_b, ns_b: str, labels: tuple | None = None) -> Comparison:
+    """Compare two live labs: :func:`compare`'s roles, then real packets traced on both.
+
+    ``compare_labs(lab, "c1", dh, "web")``: the hand-built ``c1`` against
+    Docker's ``web``. Published ports are those the host's DNAT rules name
+    for the container on either side; every packet row is a trace
+    (:meth:`Lab.trace <netteach.lab.Lab.trace>`), so a row that differs says
+    which packet and, in each side's verdict, which rule or policy decided.
     """
     snaps, fwd = [], []
     for lab in (lab_a, lab_b):
         snap = lab.snapshot()
-        snap.nft = str(lab.nft("host"))
         snaps.append(snap)
-        fwd.append(lab.sysctl("host", "net.ipv4.ip_forward"))
+        host = snap.namespace("host")
+        fwd.append(host.sysctls.get("net.ipv4.ip_forward") if host else None)
     labels = labels or (f"{lab_a.name}: {ns_a}", f"{lab_b.name}: {ns_b}")
-    return compare(snaps[0], ns_a, snaps[1], ns_b, labels=labels, ip_forward=tuple(fwd))
+    c = compare(snaps[0], ns_a, snaps[1], ns_b, labels=labels, ip_forward=tuple(fwd))
+    a, b = _Side(snaps[0], ns_a), _Side(snaps[1], ns_b)
+    ports = sorted(a.published() | b.published())
+    for (role, (sa, ka)), (_, (sb, kb)) in zip(_probes(lab_a, a, ports), _probes(lab_b, b, ports)):
+        c.rows.append(Row(role, sa, sb, ka == kb, tuple(labels)))
+    return c

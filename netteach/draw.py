@@ -368,9 +368,11 @@ class _Layout:
         return min(bars, key=lambda bar: abs(bar[4] - y), default=None)
 
     def title_lines(self, ns):
-        """(text, size, bold) of a namespace's label: its name, then its note."""
+        """(text, size, bold) of a namespace's label: its name, its note, then what its firewall does
+        (forwarding, published ports, masquerade)."""
         d = self.g.nodes[f"netns:{ns}"]
-        return [(ns, NS_FONT, True)] + ([(d["note"], NOTE_FONT, False)] if d.get("note") else [])
+        return ([(ns, NS_FONT, True)] + ([(d["note"], NOTE_FONT, False)] if d.get("note") else [])
+                + [(line, NOTE_FONT, False) for line in d.get("firewall") or []])
 
     def place_column(self, ns, row, x, in_hub):
         """Put ns's interfaces (and the hub ends of their cables) side by side; return the width."""

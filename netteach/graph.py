@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import networkx as nx
 
+from netteach import firewall
 from netteach.errors import NoSuchInterface, NoSuchNamespace
 
 #: edge kinds a frame can cross without being routed (used by :func:`path`)
@@ -58,7 +59,9 @@ def to_graph(snapshot) -> nx.MultiGraph:
     g = nx.MultiGraph(lab=snapshot.lab)
     for ns in snapshot.namespaces:
         g.add_node(node_id(ns.name), kind="netns", name=ns.name, kernel_name=ns.kernel_name,
-                   lab=ns.lab, note=ns.note)
+                   lab=ns.lab, note=ns.note, forwarding=ns.forwards,
+                   firewall=firewall.summary(ns.ruleset, ns.sysctls, routes_between=sum(
+                       1 for i in ns.interfaces if i.kind != "loopback") > 1))
         for i in ns.interfaces:
             me = node_id(ns.name, i.ifname)
             g.add_node(me, kind="interface", ifname=i.ifname, netns=ns.name, type=i.kind,

@@ -49,6 +49,7 @@ def read(spaces: list[tuple[str, object]], lab: str | None = None, notes: dict |
         snap, links, peer = _join(spaces, dumps, lab, notes or {})
         late = _settling(dumps, links, peer)
         if not late or time.monotonic() > deadline:
+            _add_firewall(snap, spaces)
             return snap
         time.sleep(0.02)
         for label, kns in spaces:
@@ -119,6 +120,15 @@ def _join(spaces, dumps, lab, notes):
             kernel_name=kns if isinstance(kns, str) else None,
             lab=lab or owner, note=notes.get(label, "")))
     return Snapshot(namespaces=namespaces, lab=lab), links, peer
+
+
+def _add_firewall(snap: Snapshot, spaces) -> None:
+    """Each namespace's nftables ruleset (``nft -j``) and forwarding sysctls, into the snapshot."""
+    kns_of = dict(spaces)
+    found = [ns for ns in snap.namespaces if ns.name in kns_of]
+    for ns, state in zip(found, kernel.firewall_state([kns_of[ns.name] for ns in found])):
+        ns.ruleset = state["ruleset"]
+        ns.sysctls = state["sysctls"]
 
 
 def read_lab(lab) -> Snapshot:

@@ -100,6 +100,14 @@ class Namespace:
     kernel_name: str | None = None
     lab: str | None = None  # the netteach lab that owns it, if any
     note: str = ""  # e.g. "docker container", "pid 1234 (sshd)"
+    ruleset: list = field(default_factory=list)  # `nft -j list ruleset`'s "nftables" list
+    sysctls: dict = field(default_factory=dict)  # net.ipv4.ip_forward, bridge-nf-call-iptables, rp_filter
+
+    @property
+    def forwards(self) -> bool | None:
+        """Does it route between its interfaces (``net.ipv4.ip_forward``)? None if not read."""
+        v = self.sysctls.get("net.ipv4.ip_forward")
+        return None if v is None else v == "1"
 
     def interface(self, ifname):
         for i in self.interfaces:

@@ -78,6 +78,7 @@ class Trace:
         self.events = events  # how many kernel trace events this was built from
         self.seconds = seconds
         self.path = list(path)  # graph node ids the packet went through (for draw)
+        self.listeners = None  # delivered tcp/udp: the programs listening on its port ([] = none)
         self._lab = None
 
     def __bool__(self):
@@ -94,6 +95,7 @@ class Trace:
         """Plain data (JSON-able): what a widget or a test reads."""
         return {"src": self.src, "dst": self.dst, "addr": self.addr, "proto": self.proto, "port": self.port,
                 "delivered": self.delivered, "verdict": self.verdict, "events": self.events,
+                "listeners": self.listeners,
                 "hops": [dataclasses.asdict(h) for h in self.hops], "path": list(self.path)}
 
     def table(self) -> str:
@@ -219,7 +221,8 @@ class _Builder:
 
 
 def build(snap, spaces: dict, raw: dict, src: str, dst: str, addr: str, proto: str, port,
-          rulesets: dict, routes_fn, fdb_fn, conntrack_fn, forwarding_fn=lambda ns: None) -> Trace:
+          rulesets: dict, routes_fn, fdb_fn, conntrack_fn, forwarding_fn=lambda ns: None,
+          listeners_fn=lambda ns, port: None) -> Trace:
     """A :class:`Trace` from what :func:`netteach.kernel.nftrace.trace` returned.
 
     The ``*_fn`` callables ask the kernel the follow-up questions (route
@@ -373,6 +376,17 @@ def build(snap, spaces: dict, raw: dict, src: str, dst: str, addr: str, proto: s
             h.detail += f" (fdb: {mac} is on {e.get('ifname')})"
             h.data["fdb"] = e
 
+    listen = None
+    if delivered_in and port and not drop:
+        dport = _dport(hops)
+        listen = listeners_fn(delivered_in, int(dport)) if dport else None
+        h = next(x for x in reversed(hops) if x.kind == "deliver")
+        h.data["listeners"] = listen
+        if listen:
+            h.detail += f"; {', '.join(listen)} listens there"
+        elif listen is not None:
+            h.detail += ("; nothing listens there: the kernel answers with a reset" if proto == "tcp"
+                         else "; nothing listens there: the kernel answers port unreachable")
     last_ns = order[-1] if order else src
     if drop:
         verdict = drop[1]
@@ -380,6 +394,10 @@ def build(snap, spaces: dict, raw: dict, src: str, dst: str, addr: str, proto: s
         verdict = f"delivered to {delivered_in}" + (f":{_dport(hops)}" if port else "")
         if nat_rule:
             verdict += f" after {_NAT.search(nat_rule[2]).group(1).upper()} by {nat_rule[1]}: {nat_rule[2]}"
+        if listen:
+            verdict += f" ({', '.join(listen)} listens)"
+        elif listen is not None:
+            verdict += ", but nothing listens there"
     else:
         stop = next((h for h in reversed(hops) if h.kind == "route" and "error" in h.data), None)
         if stop is not None:
@@ -443,7 +461,6 @@ def _nat_hop(ns, rule, entries, events) -> Hop:
 def run(lab, src: str, dst: str, port=None, proto=None, src_label=None, addr=None) -> Trace:
     """Trace one packet in a live lab (what ``lab.trace`` and ``dh.trace`` call)."""
     from netteach import kernel
-    from netteach.kernel import nftrace
 
     proto, port = check_request(port, proto)
     snap = lab.snapshot()
@@ -453,24 +470,28 @@ def run(lab, src: str, dst: str, port=None, proto=None, src_label=None, addr=Non
                                      f"(it has: {', '.join(n.name for n in snap.namespaces)})")
     addr = addr or address_of(snap, src_label, dst)
     spaces = {ns.name: lab.kernel_name(ns.name) for ns in snap.namespaces}
-    raw = nftrace.trace(src_label, spaces, addr, proto, port)
+    raw = kernel.trace_packet(src_label, spaces, addr, proto, port)
     seen = {ns: spaces[ns] for ns, evs in raw["events"].items() if evs}
-    rulesets = nftrace.rulesets(seen) if seen else {}
+    rulesets = kernel.trace_rulesets(seen) if seen else {}
 
     def routes_fn(jobs):
-        return nftrace.route_get([{**j, "ns": spaces[j["ns"]]} for j in jobs])
+        return kernel.route_get([{**j, "ns": spaces[j["ns"]]} for j in jobs])
 
     def conntrack_fn(ns):
-        return nftrace.conntrack(spaces[ns], proto, raw["ident"])
+        return kernel.conntrack_entries(spaces[ns], proto, raw["ident"])
 
     def fdb_fn(ns, bridge):
-        return nftrace.fdb(spaces[ns], bridge)
+        return kernel.bridge_fdb(spaces[ns], bridge)
 
     def forwarding_fn(ns):
         return kernel.sysctl_get(spaces[ns], "net.ipv4.ip_forward")
 
+    def listeners_fn(ns, dport):
+        return kernel.listeners(spaces[ns], proto, dport)
+
     t = build(snap, spaces, raw, src_label, dst, addr, proto, port, rulesets, routes_fn, fdb_fn, conntrack_fn,
-              forwarding_fn)
+              forwarding_fn, listeners_fn)
+    t.listeners = (t.hops[-1].data.get("listeners") if t.hops and t.hops[-1].kind == "deliver" else None)
     t.src = src
     t._lab = lab
     return t

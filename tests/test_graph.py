@@ -22,7 +22,7 @@ def test_article_nodes_and_attributes():
                       "if:my-container/lo", "if:my-container/veth1"}
     assert g.nodes["netns:my-container"] == {
         "kind": "netns", "name": "my-container", "kernel_name": "nt-article-my-container",
-        "lab": "article", "note": ""}
+        "lab": "article", "note": "", "forwarding": None, "firewall": []}
     veth1 = g.nodes["if:my-container/veth1"]
     assert veth1 == {
         "kind": "interface", "ifname": "veth1", "netns": "my-container", "type": "veth",

@@ -20,7 +20,7 @@ import re
 
 from netteach.check import Result
 from netteach.errors import NetteachError
-from netteach.ruleset import Packet, Ruleset, essential
+from netteach import firewall, trace
 
 __all__ = ["second_published_port", "fixed_ip_network", "c2_reaches_internet", "docker_user_block"]
 
@@ -78,10 +78,18 @@ class _Host:
         self._rules = None
 
     @property
-    def rules(self) -> Ruleset:
-        if self._rules is None:
-            self._rules = Ruleset.parse(str(self.lab.nft("host")))
-        return self._rules
+    def ruleset(self) -> list:
+        """The host's nftables ruleset as ``nft -j`` data (from the snapshot)."""
+        host = self.snap.namespace("host")
+        return host.ruleset if host else []
+
+    def chain_rules(self, family: str, table: str, chain: str) -> list | None:
+        """The rules of one chain (``nft -j`` objects), or None if there is no such chain."""
+        if not any("chain" in o and (o["chain"]["family"], o["chain"]["table"], o["chain"]["name"])
+                   == (family, table, chain) for o in self.ruleset):
+            return None
+        return [o["rule"] for o in self.ruleset if "rule" in o
+                and (o["rule"]["family"], o["rule"]["table"], o["rule"]["chain"]) == (family, table, chain)]
 
     def needs_internet(self) -> list[str]:
         if self.snap.namespace(INTERNET) is None:
@@ -102,6 +110,19 @@ class _Host:
         ns = self.snap.namespace(name)
         r = next((r for r in (ns.routes if ns else []) if r.dst == "default"), None)
         return None if r is None else (r.gateway or f"dev {r.dev}")
+
+
+def _covers(source: str, ip: str) -> bool:
+    """Does a masquerade rule's source match (``"all"``, a prefix, or a set of them) name ``ip``?"""
+    if source == "all":
+        return True
+    for part in source.split(","):
+        try:
+            if ipaddress.ip_address(ip) in ipaddress.ip_network(part.strip(), strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 # ---- exercise 1: -p 8081:80 from a second container ------------------------------------------
@@ -128,9 +149,7 @@ def second_published_port(dh, port: int = 8081, first_port: int = 8080) -> Resul
     if problems:
         return Result(name, problems)
     where = f"{h.ip}:{port}"
-    v = h.rules.nat("prerouting", Packet(saddr=h.internet, daddr=h.ip, iif=h.uplink.ifname, dport=port),
-                    h.local)
-    if not (v.action or "").startswith("dnat"):
+    if not any(p["port"] == port and p["proto"] == "tcp" for p in firewall.published(h.ruleset)):
         problems.append(f"no DNAT rule sends tcp port {port} arriving at the host to a container "
                         f"(docker run -p {port}:80 ...)")
     second = dh.http_get(INTERNET, h.ip, port)
@@ -239,12 +258,13 @@ def c2_reaches_internet(lab, container: str = "c2", address: str = "172.17.0.3/1
         problems.append("ip_forward is 0 in the host: it does not route between its interfaces")
     if h.internet is None or h.uplink is None:
         return Result(name, problems)
-    out = Packet(saddr=ip, daddr=h.internet, iif=bridge, oif=h.uplink.ifname, proto="icmp")
-    nat = h.rules.nat("postrouting", out, h.local)
-    if not (nat.action or "").startswith(("masquerade", "snat")):
+    if not any(_covers(m, ip) for m in firewall.masquerades(h.ruleset)):
         problems.append(f"no masquerade rule in the host's nat POSTROUTING covers {ip}")
-    if h.rules.filter("forward", out, h.local).action != "accept":
-        problems.append(f"the host's filter FORWARD drops new traffic from {c} to the internet")
+    t = trace.run(lab, c, h.internet)  # one real ping, followed by the kernel's trace events
+    drop = next((x for x in t.hops if x.kind == "drop" and x.namespace == "host"
+                 and x.data.get("hook") == "forward"), None)
+    if drop is not None:
+        problems.append(f"the host's filter FORWARD drops new traffic from {c} to the internet ({t.verdict})")
     if not lab.ping(c, h.internet):
         problems.append(f"{c} cannot ping the internet ({h.internet})")
         return Result(name, problems)
@@ -268,25 +288,24 @@ def docker_user_block(dh, container: str = "web", port: int = 8080) -> Result:
     problems = h.needs_internet()
     if problems:
         return Result(name, problems)
-    chain = h.rules.chain("filter", "DOCKER-USER")
+    chain = h.chain_rules("ip", "filter", "DOCKER-USER")
     if chain is None:
         return Result(name, ["the host has no filter DOCKER-USER chain (use the DockerHost of this chapter)"])
-    if not chain.rules:
+    if not chain:
         problems.append("DOCKER-USER is empty: add your rule there "
                         "(nft add rule ip filter DOCKER-USER ...)")
     eth = h.container_eth(container)
     if eth is None or not _v4(eth):
         return Result(name, problems + [f"no container {container!r} with an address"])
     ip = _v4(eth)[0].split("/")[0]
-    end = h.snap.interface(*eth.peer) if eth.peer else None
-    bridge = end.master if end else ""
-    out = Packet(saddr=ip, daddr=h.internet, iif=bridge or "", oif=h.uplink.ifname, proto="icmp")
-    verdict = h.rules.filter("forward", out, h.local)
     if dh.ping(container, h.internet):
         problems.append(f"{container} still reaches the internet (ping {h.internet} is answered)")
-    elif verdict.action in ("drop", "reject") and verdict.rule not in {essential(r) for r in chain.rules}:
-        problems.append(f"{container} is cut off, but not by a DOCKER-USER rule (the FORWARD verdict comes "
-                        f"from {verdict.path[-1] if verdict.path else 'elsewhere'}: {verdict.rule or 'policy'})")
+    else:
+        t = dh.trace(container, h.internet)  # which rule stops it, as the kernel reports it
+        drop = next((x for x in t.hops if x.kind == "drop"), None)
+        if drop is not None and drop.data.get("chain") != "DOCKER-USER":
+            problems.append(f"{container} is cut off, but not by a DOCKER-USER rule (the verdict comes from "
+                            f"{drop.data.get('chain')}: {drop.data.get('rule') or 'policy'})")
     if not dh.http_get(INTERNET, h.ip, port):
         problems.append(f"the internet no longer reaches {container}'s published port {h.ip}:{port}: "
                         f"drop only what {container} starts (ct state new), not its replies")

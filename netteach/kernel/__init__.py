@@ -319,6 +319,57 @@ def remove_path(path: str) -> None:
         os.rmdir(os.path.dirname(path))
 
 
+def firewall_state(spaces: list) -> list[dict]:
+    """Each namespace's ``nft -j list ruleset`` and forwarding sysctls (see :mod:`.nftables`)."""
+    from netteach.kernel import nftables
+
+    return nftables.state_many(spaces)
+
+
+# ---- one traced packet (see :mod:`.nftrace`) -------------------------------------------------
+
+def trace_packet(src, spaces: dict, dst: str, proto: str = "icmp", port: int | None = None) -> dict:
+    """Send one packet from ``spaces[src]`` and collect the kernel's nftables trace events in each namespace."""
+    from netteach.kernel import nftrace
+
+    return nftrace.trace(src, spaces, dst, proto, port)
+
+
+def trace_rulesets(spaces: dict) -> dict:
+    """{label: ``nft -a list ruleset``} of each namespace (rule texts by the handles trace events name)."""
+    from netteach.kernel import nftrace
+
+    return nftrace.rulesets(spaces)
+
+
+def route_get(jobs: list[dict]) -> list[dict]:
+    """The kernel's route for each {ns, dst, src?, iif?} (``ip -j route get``)."""
+    from netteach.kernel import nftrace
+
+    return nftrace.route_get(jobs)
+
+
+def bridge_fdb(ns, bridge: str) -> list[dict]:
+    """``bridge -j fdb show br BRIDGE`` inside ``ns``."""
+    from netteach.kernel import nftrace
+
+    return nftrace.fdb(ns, bridge)
+
+
+def conntrack_entries(ns, proto: str, ident: int) -> list[dict] | None:
+    """Conntrack entries of a traced packet (by source port or ICMP id); None without the tool."""
+    from netteach.kernel import nftrace
+
+    return nftrace.conntrack(ns, proto, ident)
+
+
+def listeners(ns, proto: str, port: int) -> list[str]:
+    """Programs listening on ``proto`` ``port`` inside ``ns``."""
+    from netteach.kernel import nftrace
+
+    return nftrace.listeners(ns, proto, port)
+
+
 def nft_list(ns, what: str = "ruleset") -> str:
     """``nft list ruleset`` (or ``"chain ip filter FORWARD"``, ``"table ip nat"``) inside ``ns``."""
     from netteach.kernel.procs import require_tool

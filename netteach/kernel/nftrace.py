@@ -415,3 +415,28 @@ def conntrack(ns, proto: str, ident: int) -> list[dict] | None:
         if len(tuples) >= 2:
             entries.append({"original": tuples[0], "reply": tuples[1], "line": line.strip()})
     return entries
+
+
+def listeners(ns, proto: str, port: int) -> list[str]:
+    """Programs with a socket listening on ``proto`` ``port`` in ``ns`` (``ss -lnp sport = :PORT``).
+
+    Each is named by its module when it is ``python -m X`` (e.g. ``docker_proxy``), else its command.
+    """
+    flag = "-t" if proto == "tcp" else "-u"
+    rc, out, _ = procs.run(ns, ["ss", "-H", "-l", "-n", "-p", flag, "sport", "=", f":{port}"])
+    names = []
+    for line in out.splitlines() if rc == 0 else []:
+        for comm, pid in re.findall(r'\("([^"]+)",pid=(\d+)', line):
+            name = comm
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = f.read().decode(errors="replace").split("\0")
+                if "-m" in argv and argv.index("-m") + 1 < len(argv):
+                    name = argv[argv.index("-m") + 1].rsplit(".", 1)[-1]
+            except OSError:
+                pass
+            if name not in names:
+                names.append(name)
+        if not re.search(r"users:", line) and "(unknown)" not in names:
+            names.append("(unknown)")
+    return names
