@@ -73,6 +73,16 @@ def published(ruleset) -> list[dict]:
     return out
 
 
+def dnat_targets(ruleset) -> set[str]:
+    """Every address a DNAT rule sends packets to.
+
+    >>> sorted(dnat_targets([{"rule": {"expr": [{"dnat": {"addr": "172.17.0.2", "port": 80}}]}}]))
+    ['172.17.0.2']
+    """
+    return {e["dnat"]["addr"] for r in _rules(ruleset) for e in r.get("expr", [])
+            if isinstance(e, dict) and isinstance(e.get("dnat"), dict) and isinstance(e["dnat"].get("addr"), str)}
+
+
 def masquerades(ruleset) -> list[str]:
     """The source each masquerade (or snat) rule names ("all" when it names none)."""
     out = []

@@ -405,8 +405,18 @@ def build(snap, spaces: dict, raw: dict, src: str, dst: str, addr: str, proto: s
             if "error" in stop.data and "ip_forward is 0" in stop.data["error"]:
                 verdict = f"no route in {stop.namespace}: {stop.data['error']}"
         else:
-            verdict = (f"last seen in {last_ns}; no delivery or drop was reported by the kernel "
-                       f"(sent towards {what})")
+            exit_to = None
+            for ev in reversed(events.get(last_ns, [])):
+                i = b.byidx.get((last_ns, ev.get("oif")))
+                if i is not None and i.peer and i.peer[0] != last_ns:
+                    exit_to = i.peer[0]
+                    break
+            if exit_to and not events.get(exit_to):
+                verdict = (f"last seen leaving {last_ns} towards {exit_to}, where the kernel reported no "
+                           f"trace event (sent towards {what})")
+            else:
+                verdict = (f"last seen in {last_ns}; no delivery or drop was reported by the kernel "
+                           f"(sent towards {what})")
     return Trace(src, dst, proto, port, hops, bool(delivered_in) and not drop, verdict, total,
                  raw.get("seconds"), path, addr)
 
@@ -458,6 +468,32 @@ def _nat_hop(ns, rule, entries, events) -> Hop:
     return Hop(ns, "nat", f"{kind.upper()} by this rule (no conntrack entry found)", {"rule": rule})
 
 
+SMALL_LAB = 12  # up to this many namespaces, every one is watched
+
+
+def watched(snap, src: str, addr: str) -> list[str]:
+    """The namespaces to watch for this packet's trace events: in a small lab all of them; in a big one
+    the source, every namespace that can pass packets on (a bridge, or more than one interface), the
+    one holding the destination address and those holding an address some DNAT rule sends to.
+
+    A packet that enters a namespace outside this set shows as leaving towards it, with no hops there.
+    """
+    from netteach import firewall
+
+    if len(snap.namespaces) <= SMALL_LAB:
+        return [ns.name for ns in snap.namespaces]
+    targets = {addr}
+    for ns in snap.namespaces:
+        targets |= firewall.dnat_targets(ns.ruleset)
+    out = []
+    for ns in snap.namespaces:
+        ifs = [i for i in ns.interfaces if i.kind != "loopback"]
+        mine = {a.split("/")[0] for i in ifs for a in i.addresses}
+        if ns.name == src or len(ifs) > 1 or any(i.kind == "bridge" for i in ifs) or mine & targets:
+            out.append(ns.name)
+    return out
+
+
 def run(lab, src: str, dst: str, port=None, proto=None, src_label=None, addr=None) -> Trace:
     """Trace one packet in a live lab (what ``lab.trace`` and ``dh.trace`` call)."""
     from netteach import kernel
@@ -470,7 +506,9 @@ def run(lab, src: str, dst: str, port=None, proto=None, src_label=None, addr=Non
                                      f"(it has: {', '.join(n.name for n in snap.namespaces)})")
     addr = addr or address_of(snap, src_label, dst)
     spaces = {ns.name: lab.kernel_name(ns.name) for ns in snap.namespaces}
-    raw = kernel.trace_packet(src_label, spaces, addr, proto, port)
+    watch = {ns: spaces[ns] for ns in watched(snap, src_label, addr)}
+    raw = kernel.trace_packet(src_label, watch, addr, proto, port)
+    raw["events"] = {ns: raw["events"].get(ns, []) for ns in spaces}
     seen = {ns: spaces[ns] for ns, evs in raw["events"].items() if evs}
     rulesets = kernel.trace_rulesets(seen) if seen else {}
 

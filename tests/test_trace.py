@@ -77,6 +77,18 @@ def test_trace_shows_as_a_table_and_html():
                             "data": {}}
 
 
+def test_big_labs_watch_only_where_the_packet_can_go():
+    from netteach.trace import watched
+    from tests.fixtures import bridge_lab
+
+    small = bridge_lab(3)
+    assert watched(small, "c1", "172.17.0.3") == ["host", "c1", "c2", "c3"]
+    big = bridge_lab(20)
+    assert watched(big, "c1", "172.17.0.3") == ["host", "c1", "c2"]
+    big.namespace("host").ruleset = [{"rule": {"expr": [{"dnat": {"addr": "172.17.0.9", "port": 80}}]}}]
+    assert watched(big, "c1", "198.51.100.2") == ["host", "c1", "c8"]
+
+
 # ---- on the kernel ---------------------------------------------------------------------------
 
 @pytest.fixture

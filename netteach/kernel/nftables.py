@@ -1,10 +1,15 @@
-"""A namespace's firewall and forwarding state, read from the kernel as plain data.
+"""A namespace's firewall and forwarding state, read from the kernel as plain data; nft without a process.
 
 ``nft -j list ruleset`` (the ruleset as JSON: what nft itself reads back from
 the kernel) and the sysctls that decide whether a namespace forwards and
 filters bridged frames. Namespaces without any nftables table are found with
-one netlink request each (no ``nft`` process), so reading a 100-container lab
-stays cheap.
+one netlink request each.
+
+:func:`run` is ``nft -f -`` / ``nft list ...`` through ``libnftables`` (the
+library the ``nft`` command is made of, installed with it) on the kernel
+thread inside the namespace: ~1 ms instead of ~10 ms for an ``ip netns exec
+nft`` process, so a 100-container lab's rulesets read in a blink. Where the
+library cannot be loaded, the ``nft`` command does the same.
 
 >>> has_tables(None) in (True, False)
 True
@@ -12,10 +17,13 @@ True
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import os
 import socket
 import struct
+import threading
 
 from netteach.kernel import netns, procs, worker
 
@@ -54,6 +62,69 @@ def _tables_in(ns) -> int:
         s.close()
 
 
+_lib = None
+_lib_lock = threading.Lock()
+NFT_CTX_OUTPUT_HANDLE, NFT_CTX_OUTPUT_JSON = 1 << 3, 1 << 4
+
+
+def _library():
+    """libnftables via ctypes, or False where it cannot be loaded."""
+    global _lib
+    with _lib_lock:
+        if _lib is None:
+            try:
+                lib = ctypes.CDLL(ctypes.util.find_library("nftables") or "libnftables.so.1")
+                lib.nft_ctx_new.restype = ctypes.c_void_p
+                lib.nft_ctx_new.argtypes = [ctypes.c_uint32]
+                lib.nft_ctx_free.argtypes = [ctypes.c_void_p]
+                lib.nft_ctx_output_set_flags.argtypes = [ctypes.c_void_p, ctypes.c_uint]
+                lib.nft_ctx_buffer_output.argtypes = [ctypes.c_void_p]
+                lib.nft_ctx_buffer_error.argtypes = [ctypes.c_void_p]
+                lib.nft_ctx_get_output_buffer.argtypes = [ctypes.c_void_p]
+                lib.nft_ctx_get_output_buffer.restype = ctypes.c_char_p
+                lib.nft_ctx_get_error_buffer.argtypes = [ctypes.c_void_p]
+                lib.nft_ctx_get_error_buffer.restype = ctypes.c_char_p
+                lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+                _lib = lib
+            except (OSError, AttributeError):
+                _lib = False
+        return _lib
+
+
+def _run_here(lib, script: str, flags: int) -> tuple[int, str, str]:
+    ctx = lib.nft_ctx_new(0)
+    if not ctx:
+        return 1, "", "libnftables: no context"
+    try:
+        lib.nft_ctx_output_set_flags(ctx, flags)
+        lib.nft_ctx_buffer_output(ctx)
+        lib.nft_ctx_buffer_error(ctx)
+        rc = lib.nft_run_cmd_from_buffer(ctx, script.encode())
+        out = (lib.nft_ctx_get_output_buffer(ctx) or b"").decode(errors="replace")
+        err = (lib.nft_ctx_get_error_buffer(ctx) or b"").decode(errors="replace")
+        return rc, out, err
+    finally:
+        lib.nft_ctx_free(ctx)
+
+
+def run_many(jobs: list[tuple], json_out: bool = False, handles: bool = False) -> list[tuple[int, str, str]]:
+    """``nft [-j] [-a] -f -`` with each ``(ns, script)``; (returncode, stdout, stderr) of each, in order."""
+    flags = (NFT_CTX_OUTPUT_JSON if json_out else 0) | (NFT_CTX_OUTPUT_HANDLE if handles else 0)
+    lib = _library()
+    if lib:
+        def all_here():
+            out = []
+            for ns, script in jobs:
+                with netns.entered(ns):  # the library's netlink socket opens in this namespace
+                    out.append(_run_here(lib, script, flags))
+            return out
+
+        return worker.call(all_here)
+    procs.require_tool("nft", "nftables")
+    argv = ["nft"] + (["-j"] if json_out else []) + (["-a"] if handles else []) + ["-f", "-"]
+    return [procs.run(ns, argv, input=script) for ns, script in jobs]
+
+
 def has_tables(ns) -> bool:
     """Does ``ns`` hold any nftables table (of any family)?"""
     return worker.call(_tables_in, ns) > 0
@@ -80,9 +151,7 @@ def state_many(spaces: list) -> list[dict]:
     want = [i for i, (_, n) in enumerate(first) if n]
     rulesets: dict = {}
     if want:
-        procs.require_tool("nft", "nftables")
-        for i, (rc, out, _) in zip(want, procs.run_many([(spaces[i], ["nft", "-j", "list", "ruleset"])
-                                                          for i in want])):
+        for i, (rc, out, _) in zip(want, run_many([(spaces[i], "list ruleset") for i in want], json_out=True)):
             try:
                 rulesets[i] = json.loads(out).get("nftables", []) if rc == 0 else []
             except ValueError:

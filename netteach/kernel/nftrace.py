@@ -37,7 +37,8 @@ import socket
 import struct
 import time
 
-from netteach.kernel import netns, procs, worker
+from netteach import errors
+from netteach.kernel import netns, nftables, procs, worker
 
 TABLE = "netteach_trace"
 NETLINK_NETFILTER, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, NFNLGRP_NFTRACE = 12, 270, 1, 9
@@ -246,16 +247,15 @@ def trace(src, spaces: dict, dst: str, proto: str = "icmp", port: int | None = N
         probe, ident = worker.call(_probe_socket, spaces[src], proto)
         listeners = {label: worker.call(_listen, kns) for label, kns in spaces.items()}
         script = _table_script(proto, ident)
-        jobs = [(kns, ["nft", "-f", "-"]) for kns in spaces.values()]
         installed = list(spaces.values())
-        results = _run_with_input(jobs, script)
+        results = nftables.run_many([(kns, script) for kns in installed])
         bad = [err for rc, _, err in results if rc != 0]
         if bad:
-            raise OSError(f"nft could not add the trace table: {bad[0].strip()}")
+            raise errors.KernelError(f"nft could not add netteach's trace table: {bad[0].strip()}")
         error = _send(probe, proto, dst, port, ident)
         events: dict = {label: [] for label in spaces}
-        deadline = t0 + limit
         last = time.perf_counter()
+        deadline = last + limit
         done_at = None
         if error is None:
             fds = {s.fileno(): label for label, s in listeners.items()}
@@ -277,19 +277,6 @@ def trace(src, spaces: dict, dst: str, proto: str = "icmp", port: int | None = N
         _cleanup(probe, listeners, installed)
 
 
-def _run_with_input(jobs, script: str):
-    import subprocess
-
-    procs.require_tool("nft", "nftables")
-    ps = [subprocess.Popen(procs.in_ns(kns, argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True) for kns, argv in jobs]
-    out = []
-    for p in ps:
-        o, e = p.communicate(script, timeout=10)
-        out.append((p.returncode, o, e))
-    return out
-
-
 def _cleanup(probe, listeners, installed):
     """Close our sockets and remove our tables; finish even if interrupted, then re-raise."""
     interrupted = None
@@ -300,7 +287,7 @@ def _cleanup(probe, listeners, installed):
             for s in (listeners or {}).values():
                 s.close()
             if installed:
-                _run_with_input([(kns, ["nft", "-f", "-"]) for kns in installed], _REMOVE)
+                nftables.run_many([(kns, _REMOVE) for kns in installed])
             break
         except KeyboardInterrupt as exc:
             interrupted = exc
@@ -352,9 +339,8 @@ def parse_ruleset(text: str) -> dict:
 
 def rulesets(spaces: dict) -> dict:
     """{label: ``nft -a list ruleset`` text} for each (label, kernel ns), read at once."""
-    procs.require_tool("nft", "nftables")
     labels = list(spaces)
-    res = procs.run_many([(spaces[label], ["nft", "-a", "list", "ruleset"]) for label in labels])
+    res = nftables.run_many([(spaces[label], "list ruleset") for label in labels], handles=True)
     return {label: out for label, (rc, out, _) in zip(labels, res) if rc == 0}
 
 
