@@ -33,6 +33,36 @@ if [ -n "$missing" ]; then
     apt-get install -y -qq --no-install-recommends ${missing/containernetworking-plugins/} >/dev/null
 fi
 
+# 1b. For the tests (and notebook 08): a real Docker daemon that the tests start privately, in
+# namespaces of their own (netteach/kernel/dockerd.py). Debian's docker.io conflicts with Docker's
+# own packages (docker-ce, docker-ce-cli, containerd.io): where those are installed their dockerd
+# serves and docker.io is left out. The package is installed WITHOUT starting the machine's daemon
+# (a temporary policy-rc.d), so the machine's firewall and docker0 stay as they were. A docker CLI
+# outside any package (e.g. /usr/local/bin/docker) does not conflict; netteach never runs the CLI.
+if [ "$mode" = test ] || [ "${NETTEACH_DOCKER:-}" = 1 ]; then
+  dmissing=""
+  if ! dpkg -s docker.io >/dev/null 2>&1; then
+    if dpkg -s docker-ce >/dev/null 2>&1 || dpkg -s docker-ce-cli >/dev/null 2>&1 || dpkg -s containerd.io >/dev/null 2>&1; then
+      echo "Docker's own packages (docker-ce...) are installed: using their dockerd, not installing docker.io"
+    else
+      dmissing="docker.io"
+    fi
+  fi
+  dpkg -s busybox-static >/dev/null 2>&1 || dmissing="$dmissing busybox-static"
+  if [ -n "$dmissing" ]; then
+    echo "installing Debian packages for the private test dockerd:$dmissing"
+    export DEBIAN_FRONTEND=noninteractive
+    made_policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+    fi
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends $dmissing >/dev/null ||
+      echo "could not install$dmissing: the tests that need a real dockerd will skip, saying so" >&2
+    if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+  fi
+fi
+
 # 2. The Python environment (.venv), re-installed only when pyproject.toml changes.
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv

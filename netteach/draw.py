@@ -119,6 +119,8 @@ def _item(g, node):
     down = d.get("state") not in ("UP", "UNKNOWN")
     addrs = list(d.get("addresses") or [])
     sub = addrs[:2] + ([f"+{len(addrs) - 2} more"] if len(addrs) > 2 else [])
+    if d.get("network"):  # a Docker network's bridge: say which network it carries
+        sub.insert(0, f"network {d['network']}")
     if down:
         sub.append("no carrier" if d.get("admin_up") else "DOWN")
     return _Item(node, d["ifname"], kind if kind in COLORS else "other", down, sub)
@@ -371,7 +373,8 @@ class _Layout:
         """(text, size, bold) of a namespace's label: its name, its note, then what its firewall does
         (forwarding, published ports, masquerade)."""
         d = self.g.nodes[f"netns:{ns}"]
-        return ([(ns, NS_FONT, True)] + ([(d["note"], NOTE_FONT, False)] if d.get("note") else [])
+        published = [(f"published {p}", NOTE_FONT, False) for p in d.get("published") or []]
+        return ([(ns, NS_FONT, True)] + ([(d["note"], NOTE_FONT, False)] if d.get("note") else []) + published
                 + [(line, NOTE_FONT, False) for line in d.get("firewall") or []])
 
     def place_column(self, ns, row, x, in_hub):

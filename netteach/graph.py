@@ -8,6 +8,9 @@ part of the contract (see API.md, "The graph"):
 - a node ``"if:<netns>/<ifname>"`` per interface (``kind="interface"``,
   ``ifname``, ``netns``, ``type``, ``mac``, ``mtu``, ``state``, ``admin_up``,
   ``addresses``, ``master``, ``alias``);
+- on a Docker host (a real dockerd or a DockerHost): ``network`` on each
+  bridge's node, ``published`` (``["0.0.0.0:8080 -> web:80"]``) on the
+  host's namespace node, ``container`` and ``container_id`` on containers';
 - edges, keyed by their ``kind``: ``"in"`` (interface -- its namespace),
   ``"veth"`` (one per pair, between its two ends) and ``"port"``
   (interface -- the bridge it is enslaved to, ``ip link set ... master``).
@@ -68,6 +71,7 @@ def to_graph(snapshot) -> nx.MultiGraph:
                        mac=i.mac, mtu=i.mtu, state=i.state, admin_up=i.admin_up,
                        addresses=list(i.addresses), master=i.master, alias=i.alias)
             g.add_edge(me, node_id(ns.name), key="in", kind="in")
+    _docker(g, snapshot)
     for ns in snapshot.namespaces:
         for i in ns.interfaces:
             me = node_id(ns.name, i.ifname)
@@ -78,6 +82,21 @@ def to_graph(snapshot) -> nx.MultiGraph:
             if i.kind == "veth" and peer in g:  # both ends name each other: the key keeps one edge
                 g.add_edge(me, peer, key="veth", kind="veth")
     return g
+
+
+def _docker(g, snapshot) -> None:
+    """Docker's names on the graph: ``network`` on bridges, ``published`` ports on the host, a
+    ``container`` / ``container_id`` on each container's namespace."""
+    m, host = getattr(snapshot, "docker", None), getattr(snapshot, "docker_host", None)
+    if m is None or host is None or node_id(host) not in g:
+        return
+    for bridge, name in m.bridge_networks().items():
+        if node_id(host, bridge) in g:
+            g.nodes[node_id(host, bridge)]["network"] = name
+    g.nodes[node_id(host)]["published"] = [str(p) for p in m.ports]
+    for c in m.containers:
+        if node_id(c.name) in g:
+            g.nodes[node_id(c.name)].update(container=c.name, container_id=c.id)
 
 
 def veth_pairs(g) -> list[tuple[str, str]]:

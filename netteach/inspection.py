@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from netteach import kernel
+from netteach import errors, kernel
 from netteach.snapshot import Interface, Namespace, Route, Snapshot
 
 DOCKER_NETNS_DIR = "/var/run/docker/netns"
@@ -43,18 +43,39 @@ def read(spaces: list[tuple[str, object]], lab: str | None = None, notes: dict |
     """Dump each ``(label, kernel ns)`` and join them: veth peers across namespaces, bridge ports."""
     import time
 
-    dumps = {label: kernel.dump(kns) for label, kns in spaces if kernel.netns_exists(kns)}
+    dumps, vanished = {}, []
+    for label, kns in spaces:
+        d = _dump(kns)
+        if d is not None:
+            dumps[label] = d
+        elif kns is not None:
+            vanished.append(label)  # a container that stopped while we read: left out, and said so
     deadline = time.monotonic() + 1.5
     while True:
         snap, links, peer = _join(spaces, dumps, lab, notes or {})
         late = _settling(dumps, links, peer)
         if not late or time.monotonic() > deadline:
+            snap.vanished = vanished
             _add_firewall(snap, spaces)
             return snap
         time.sleep(0.02)
         for label, kns in spaces:
             if label in late:
-                dumps[label]["links"] = kernel.dump(kns)["links"]
+                d = _dump(kns)
+                if d is not None:
+                    dumps[label]["links"] = d["links"]
+
+
+def _dump(kns) -> dict | None:
+    """One namespace's links, addresses and routes; None if it is gone (or going) meanwhile."""
+    if not kernel.netns_exists(kns):
+        return None
+    try:
+        return kernel.dump(kns)
+    except (errors.NoSuchNamespace, errors.KernelError, OSError):
+        if kernel.netns_exists(kns):
+            raise
+        return None
 
 
 def _join(spaces, dumps, lab, notes):
@@ -76,7 +97,10 @@ def _join(spaces, dumps, lab, notes):
         todo = [i for i in crossing[label] if (label, i) not in peer]
         if not todo:
             continue
-        ids = kernel.nsids(kns_of[label], [k for k in kns_of.values() if k != kns_of[label]])
+        try:
+            ids = kernel.nsids(kns_of[label], [k for k in kns_of.values() if k != kns_of[label]])
+        except (errors.NetteachError, OSError):  # that namespace went away meanwhile
+            continue
         for idx in todo:
             l = links[(label, idx)]
             other = label_of.get(ids.get(l["link_netnsid"]), None) if l["link_netnsid"] in ids else None
@@ -136,16 +160,36 @@ def read_lab(lab) -> Snapshot:
     return read([(n, lab.kernel_name(n)) for n in lab.namespaces], lab=lab.name, notes=lab._notes())
 
 
-def inspect_machine(processes: bool = True) -> Snapshot:
+def inspect_machine(processes: bool = True, docker: bool | str = True) -> Snapshot:
     """``nt.inspect()``: every network namespace on this machine, read from the kernel.
 
     The root namespace is called ``"root"``; named ones keep their ``ip netns``
-    name; Docker's are ``"docker:<id>"``; namespaces held only by a process are
-    ``"pid <pid> (<command>)"`` (skip those with ``processes=False``).
+    name; namespaces held only by a process are ``"pid <pid> (<command>)"``
+    (skip those with ``processes=False``). Where a dockerd answers (on
+    ``$DOCKER_HOST`` or /var/run/docker.sock; ``docker=`` another socket, or
+    False), its containers' namespaces are called by the container's name and
+    noted with its short id, bridges carry their network's name, and the
+    snapshot holds Docker's model (``snap.docker``: containers, networks,
+    published ports), its ``docker-proxy`` processes and its firewall ruleset.
+    A dockerd living in a namespace of its own (a private test daemon) has
+    that namespace called ``"host"``. Without Docker (or when it cannot be
+    read: ``snap.warnings`` says why) the rest is read all the same.
+    Namespaces that vanish while they are read (a container stopping) are
+    left out and listed in ``snap.vanished``.
     """
     spaces: list = [("root", None)]
     notes = {"root": "the machine's own namespace"}
     seen = {kernel.netns_inode(None)}
+    warnings: list = []
+    dock = _docker_spaces(docker, warnings) if docker else None
+    if dock is not None:
+        for label, kns, note in dock["spaces"]:
+            ino = kernel.netns_inode(kns)
+            if ino is None or ino in seen:
+                continue
+            seen.add(ino)
+            spaces.append((label, kns))
+            notes[label] = note
     for name in kernel.netns_list():
         ino = kernel.netns_inode(name)
         if ino not in seen:
@@ -165,4 +209,69 @@ def inspect_machine(processes: bool = True) -> Snapshot:
                 label = f"pid {pid} ({comm})"
                 spaces.append((label, f"/proc/{pid}/ns/net"))
                 notes[label] = "held only by a process"
-    return read(spaces, notes=notes)
+    snap = read(spaces, notes=notes)
+    snap.warnings = warnings
+    if dock is not None:
+        _add_docker(snap, dock, spaces)
+    return snap
+
+
+def _docker_spaces(docker, warnings: list, host_label: str = "host") -> dict | None:
+    """Docker's model and the namespaces to read for it, or None (no daemon, or unreadable: see warnings)."""
+    from netteach.docker import engine as _engine
+
+    url = docker if isinstance(docker, str) else None
+    if not _engine.present(url) and not (url or "").startswith(("tcp:", "http")):
+        return None
+    try:
+        eng = _engine.connect(url)
+        m = eng.model()
+    except errors.NetteachError as exc:
+        warnings.append(f"Docker not read: {exc}")
+        return None
+    try:
+        host = eng.host_netns()
+        spaces = []
+        if host is not None:
+            spaces.append((host_label, host, ""))
+        for c in m.containers:
+            if c.mode == "host" or c.shares or not c.running:
+                continue
+            kns = eng.netns_of(c, m)
+            if kns:
+                spaces.append((c.name, kns, m.note(c)))
+        return {"model": m, "host": host, "host_label": host_label if host else "root", "spaces": spaces}
+    finally:
+        eng.close()
+
+
+def _add_docker(snap: Snapshot, dock: dict, spaces: list) -> None:
+    """Docker's model, docker-proxy processes and firewall rules into the snapshot."""
+    from netteach.docker import model as _model
+
+    m, host = dock["model"], dock["host"]
+    label = dock["host_label"]
+    nft = ""
+    try:
+        nft = kernel.nft_list(host, "ruleset")
+    except errors.NetteachError as exc:
+        snap.warnings.append(f"Docker's nftables rules not read: {exc}")
+    legacy = kernel.iptables_legacy_save(host)
+    m.firewall = _model.firewall_of(nft, legacy)
+    snap.docker, snap.docker_host, snap.nft, snap.iptables_legacy = m, label, nft, legacy
+    host_ino = kernel.netns_inode(host)
+    snap.proxies = []
+    for p in kernel.processes_named("docker-proxy"):
+        fwd = _model.proxy_of(p["argv"])
+        if fwd and p["netns"] == host_ino:
+            snap.proxies.append({"pid": p["pid"], **fwd})
+    ns = snap.namespace(label)
+    if ns is not None:
+        fw = {"iptables-legacy": "iptables-legacy (nft does not show it)"}.get(m.firewall, m.firewall)
+        ns.note = f"Docker host: {m.source}" + (f", {fw}" if fw else "")
+    for c in m.containers:  # interface names inside containers: the kernel knows them, Docker does not
+        cns = snap.namespace(c.name)
+        for e in c.endpoints:
+            i = next((i for i in (cns.interfaces if cns else []) if e.ip and f"{e.ip}/{e.prefixlen}" in i.addresses),
+                     None)
+            e.ifname = i.ifname if i else None

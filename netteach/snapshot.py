@@ -127,6 +127,14 @@ class Snapshot:
     namespaces: list[Namespace] = field(default_factory=list)
     lab: str | None = None
     nft: str = ""  # `nft list ruleset` of the host, when read
+    # Docker, where a dockerd (or a DockerHost) was read: its model (netteach.docker.model.Model),
+    # the label of its host namespace, its docker-proxy processes and legacy iptables rules
+    docker: object | None = None
+    docker_host: str | None = None
+    proxies: list[dict] = field(default_factory=list)
+    iptables_legacy: str = ""
+    vanished: list[str] = field(default_factory=list)  # namespaces gone while they were read
+    warnings: list[str] = field(default_factory=list)  # what could not be read, and why
 
     def namespace(self, name) -> Namespace | None:
         for ns in self.namespaces:
@@ -151,6 +159,9 @@ class Snapshot:
 
     def summary(self) -> str:
         parts = [f"{len(self.namespaces)} netns"]
+        if self.docker is not None:
+            n = len([c for c in self.docker.containers if c.running])
+            parts.append(f"{n} container" + ("s" if n != 1 else ""))
         veths = [i for i in self.interfaces if i.kind == "veth"]
         # a pair with both ends here is seen twice; one whose other end is outside, once
         here = {(i.netns, i.ifname) for i in veths}
@@ -187,6 +198,15 @@ class Snapshot:
                              f" {' '.join(i.addresses)}{master}")
             for r in ns.routes:
                 lines.append(f"  route {r}")
+        if self.docker is not None:
+            for p in self.docker.ports:
+                lines.append(f"published {p}")
+            for p in self.proxies:
+                lines.append(f"docker-proxy pid {p['pid']}: {p['host_ip']}:{p['host_port']} -> "
+                             f"{p['container_ip']}:{p['container_port']}/{p['proto']}")
+        for label in self.vanished:
+            lines.append(f"(namespace {label} vanished while it was read: left out)")
+        lines += [f"warning: {w}" for w in self.warnings]
         text = "\n".join(lines)
         if dump:
             return text
@@ -207,4 +227,33 @@ class Snapshot:
                    for i in n.get("interfaces", [])]
             routes = [Route(**r) for r in n.get("routes", [])]
             nss.append(Namespace(**{**n, "interfaces": ifs, "routes": routes}))
-        return cls(namespaces=nss, lab=d.get("lab"), nft=d.get("nft", ""))
+        docker = None
+        if d.get("docker"):
+            from netteach.docker.model import Model
+
+            docker = Model.from_dict(d["docker"])
+        return cls(namespaces=nss, lab=d.get("lab"), nft=d.get("nft", ""), docker=docker,
+                   docker_host=d.get("docker_host"), proxies=list(d.get("proxies", [])),
+                   iptables_legacy=d.get("iptables_legacy", ""), vanished=list(d.get("vanished", [])),
+                   warnings=list(d.get("warnings", [])))
+
+    # ---- the picture (drawing lives in netteach.draw; imported when asked for) -------------
+
+    def graph(self):
+        """This snapshot as a networkx graph (:func:`netteach.graph.to_graph`)."""
+        from netteach.graph import to_graph
+
+        return to_graph(self)
+
+    def draw(self, **kwargs):
+        """The picture (:func:`netteach.draw.draw`): drawn like a lab, a Docker host like a DockerHost."""
+        from netteach.draw import draw
+
+        if self.docker is not None and self.docker_host:
+            kwargs.setdefault("title", f"Docker host: {self.docker.source}")
+        return draw(self, **kwargs)
+
+    def _repr_png_(self):
+        from netteach.draw import to_png
+
+        return to_png(self.draw())

@@ -71,3 +71,7 @@ def lab(lab_name, untouched_root):
     yield lab
     lab.destroy()
     assert netteach_leftovers(lab_name) == []
+
+
+# a real, private dockerd for the tests that read one (session scope: started once)
+from tests.dockerd_fixture import docker_env, real_docker  # noqa: E402,F401

@@ -24,6 +24,7 @@ from netteach import errors
 from netteach.kernel import netns as _netns
 from netteach.kernel.procs import (alive, kill, run, run_many, spawn, start_time, sysctl_get,  # noqa: F401
                                    sysctl_set, sysctls_set)
+from netteach.kernel.procs import processes_named  # noqa: F401
 from netteach.kernel.sockets import listening, tcp_requests  # noqa: F401
 from netteach.kernel.worker import call as _call
 
@@ -382,6 +383,17 @@ def nft_list(ns, what: str = "ruleset") -> str:
             raise errors.NoSuchChain(text + " - `nft list tables` shows what exists")
         raise errors.KernelError(text)
     return out
+
+
+def iptables_legacy_save(ns) -> str:
+    """``iptables-legacy-save`` inside ``ns`` (the rules of the old x_tables backend); "" if the tool is missing."""
+    import shutil
+
+    if not shutil.which("iptables-legacy-save"):
+        return ""
+    # only where legacy tables exist: listing them must not load the x_tables modules
+    rc, out, err = run(ns, ["sh", "-c", "test -s /proc/net/ip_tables_names && exec iptables-legacy-save"])
+    return out if rc == 0 else ""
 
 
 # ---- rootless: while this process uses a helper, every function above runs there --------------

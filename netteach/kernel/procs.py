@@ -184,3 +184,25 @@ def sysctl_set(ns, key: str, value) -> None:
         worker.call(write)
     except OSError as exc:
         raise _sysctl_error(exc, key, f"set {key}={value}") from None
+
+
+def processes_named(comm: str) -> list[dict]:
+    """Processes whose command name is ``comm``: ``{"pid", "argv", "netns"}`` (netns = inode), like ``pgrep -a``.
+
+    A process that ends while it is read is left out.
+    """
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as f:
+                if f.read().strip() != comm:
+                    continue
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+            ino = os.stat(f"/proc/{entry}/ns/net").st_ino
+        except OSError:
+            continue
+        out.append({"pid": int(entry), "argv": argv, "netns": ino})
+    return sorted(out, key=lambda p: p["pid"])

@@ -1,0 +1,153 @@
+"""nt.inspect() and the Engine reader against a real dockerd (Debian's docker.io), started privately
+in namespaces of its own (tests/dockerd_fixture.py): the machine's Docker, firewall and docker0 are
+never touched. The scene: web (-p 8080:80), db (network backend), both (bridge + backend), nada (none)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+
+import pytest
+
+import netteach as nt
+from netteach.docker import engine
+from tests.conftest import needs_root
+
+pytestmark = [needs_root, pytest.mark.kernel]
+
+SCENE = ("web", "db", "both", "nada")
+
+
+def ipj(kns: str, *args: str):
+    """`ip -j ...` inside a namespace file: the kernel's own answer, not netteach's."""
+    out = subprocess.run(["nsenter", f"--net={kns}", "ip", "-j", *args], capture_output=True, text=True,
+                         check=True).stdout
+    return json.loads(out or "[]")
+
+
+def test_engine_reads_names_ids_networks(real_docker):
+    m = engine.connect(real_docker.url).model()
+    sdk = {c.name: c for c in real_docker.client.containers.list()}
+    assert sorted(c.name for c in m.containers) == sorted(SCENE) == sorted(sdk)
+    for c in m.containers:
+        assert c.id == sdk[c.name].id
+    assert {n.name for n in m.networks} >= {"bridge", "backend", "host", "none"}
+    backend = real_docker.client.networks.get("backend")
+    assert m.network("backend").bridge == "br-" + backend.id[:12]
+    assert m.network("backend").subnet == backend.attrs["IPAM"]["Config"][0]["Subnet"]
+    assert sorted(e.network for e in m.container("both").endpoints) == ["backend", "bridge"]
+    assert m.container("nada").endpoints == [] and m.container("nada").mode == "none"
+    assert [str(p) for p in m.ports] == ["0.0.0.0:8080 -> web:80"]
+
+
+def test_inspect_names_containers_and_networks(docker_env):
+    snap = nt.inspect(processes=False)
+    assert snap.docker is not None and snap.warnings == []
+    host = snap.docker_host
+    for name in SCENE:
+        c = docker_env.client.containers.get(name)
+        ns = snap.namespace(name)
+        assert ns is not None, f"container {name} has no namespace in the snapshot"
+        assert c.id[:12] in ns.note
+        # the kernel's own view of that namespace: same addresses
+        kns = f"/proc/{c.attrs['State']['Pid']}/ns/net"
+        kernel_addrs = sorted(f"{a['local']}/{a['prefixlen']}" for l in ipj(kns, "addr") for a in l["addr_info"]
+                              if a["family"] == "inet")
+        assert sorted(a for i in ns.interfaces for a in i.addresses) == kernel_addrs
+    g = snap.graph()
+    backend = docker_env.client.networks.get("backend")
+    assert g.nodes[f"if:{host}/br-{backend.id[:12]}"]["network"] == "backend"
+    assert g.nodes[f"if:{host}/docker0"]["network"] == "bridge"
+    assert g.nodes[f"netns:{host}"]["published"] == ["0.0.0.0:8080 -> web:80"]
+    # every container's cable ends on its network's bridge
+    assert snap.interface("both", "eth1").peer[0] == host
+    peer = snap.interface(*snap.interface("db", "eth0").peer)
+    assert peer.master == "br-" + backend.id[:12]
+
+
+def test_ports_proxies_and_real_ruleset(docker_env):
+    snap = nt.inspect(processes=False)
+    web_ip = docker_env.client.containers.get("web").attrs["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+    assert {(p["host_ip"], p["host_port"], p["container_ip"], p["container_port"]) for p in snap.proxies} >= {
+        ("0.0.0.0", 8080, web_ip, 80)}
+    for p in snap.proxies:  # each is a real process: a docker-proxy
+        with open(f"/proc/{p['pid']}/comm") as f:
+            assert f.read().strip() == "docker-proxy"
+    assert snap.docker.firewall == "iptables-nft"  # Debian 12's iptables is the nft one
+    assert f"dnat to {web_ip}:80" in snap.nft and "chain DOCKER-USER" in snap.nft
+
+
+def test_picture_names_everything(docker_env):
+    snap = nt.inspect(processes=False)
+    fig = snap.draw()
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    for name in SCENE + ("docker0", "network bridge", "network backend", "published 0.0.0.0:8080 -> web:80"):
+        assert name in texts, f"{name!r} is not in the picture"
+    assert snap._repr_png_()[:4] == b"\x89PNG"
+
+
+def test_inspect_during_churn_never_raises(docker_env):
+    """Containers start and stop while nt.inspect() reads: no exception; a vanished one is noted."""
+    stop = threading.Event()
+    errors = []
+
+    def churn():
+        i = 0
+        while not stop.is_set():
+            try:
+                c = docker_env.run(f"churn{i % 3}", command=["sleep", "100000"])
+                c.remove(force=True)
+            except Exception as exc:  # the daemon's answers are not what is tested here
+                errors.append(exc)
+            i += 1
+
+    t = threading.Thread(target=churn)
+    t.start()
+    try:
+        snaps = [nt.inspect(processes=False) for _ in range(25)]
+    finally:
+        stop.set()
+        t.join()
+    for snap in snaps:
+        for name in SCENE:  # the steady containers are always there
+            assert snap.namespace(name) is not None
+        for label in snap.vanished:
+            assert label.startswith("churn")
+    for c in docker_env.client.containers.list(all=True):
+        if c.name.startswith("churn"):
+            c.remove(force=True)
+
+
+def test_inspect_without_docker_still_works(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
+    snap = nt.inspect(processes=False)
+    assert snap.docker is None and snap.namespace("root") is not None and snap.warnings == []
+
+
+def test_socket_without_permission(real_docker):
+    """An ordinary user on a root-owned socket is told how to get access (checked in a child that drops root)."""
+    import os
+
+    os.chmod(real_docker.daemon.dir, 0o755)  # as /var/run is: the socket itself is what refuses
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: nobody, no groups
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            try:
+                engine.connect(real_docker.url)
+                msg = "connected"
+            except Exception as exc:
+                msg = f"{type(exc).__name__} {exc}"
+            os.write(w, msg.encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        msg = f.read()
+    os.waitpid(pid, 0)
+    assert msg.startswith("PermissionDenied") and "'docker' group" in msg, msg
