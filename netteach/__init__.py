@@ -11,6 +11,8 @@ imports neither pyroute2 nor matplotlib; those load when first used.
 from netteach.errors import (  # noqa: F401
     Conflict,
     HelperGone,
+    DockerNotFound,
+    DockerUnsupported,
     InvalidAddress,
     InvalidName,
     InvalidValue,

@@ -17,6 +17,8 @@
     ├── PermissionDenied (PermissionError)  not root / no CAP_NET_ADMIN
     │   └── UserNamespacesUnavailable   not root, and no user namespaces for a rootless lab
     ├── HelperGone                      a rootless lab's helper process was killed
+    ├── DockerNotFound (FileNotFoundError)  no dockerd answers on the socket
+    ├── DockerUnsupported               a dockerd version (or missing SDK) netteach cannot read
     └── KernelError                     anything else the kernel refused
 
 Each message says what failed and what to do about it.
@@ -93,6 +95,14 @@ class MissingTool(NetteachError):
 
 class PermissionDenied(NetteachError, PermissionError):
     """Not allowed: netteach needs root or CAP_NET_ADMIN for real labs."""
+
+
+class DockerNotFound(NetteachError, FileNotFoundError):
+    """No Docker daemon answers (no socket, or one left over by a stopped daemon)."""
+
+
+class DockerUnsupported(NetteachError):
+    """A dockerd of a version netteach does not read, or the Docker SDK for Python is missing."""
 
 
 class KernelError(NetteachError):

@@ -33,12 +33,7 @@ DEFAULT_SOCKET = "/var/run/docker.sock"
 SUPPORTED_MAJORS = range(20, 30)  # the layouts netteach knows: 20.10 (classic) .. 29.x
 
 
-class DockerNotFound(errors.NetteachError, FileNotFoundError):
-    """No dockerd answers on the socket."""
-
-
-class DockerUnsupported(errors.NetteachError):
-    """A dockerd of a version netteach does not know, or the Docker SDK is missing."""
+DockerNotFound, DockerUnsupported = errors.DockerNotFound, errors.DockerUnsupported
 
 
 def url_of(url: str | None = None, env=None) -> str:
