@@ -374,8 +374,10 @@ class _Layout:
         (forwarding, published ports, masquerade)."""
         d = self.g.nodes[f"netns:{ns}"]
         published = [(f"published {p}", NOTE_FONT, False) for p in d.get("published") or []]
+        # Docker's own list names the container; the DNAT rules' summary would say it twice
+        firewall = [line for line in d.get("firewall") or [] if not (published and line.startswith("publishes "))]
         return ([(ns, NS_FONT, True)] + ([(d["note"], NOTE_FONT, False)] if d.get("note") else []) + published
-                + [(line, NOTE_FONT, False) for line in d.get("firewall") or []])
+                + [(line, NOTE_FONT, False) for line in firewall])
 
     def place_column(self, ns, row, x, in_hub):
         """Put ns's interfaces (and the hub ends of their cables) side by side; return the width."""
