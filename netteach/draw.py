@@ -568,3 +568,92 @@ def _render(lay, ax, title, highlight=frozenset()):
     if title:
         ax.text(sum(xlim) / 2, ylim[1] - 0.12, title, fontsize=11 * fs, weight="bold", ha="center", va="top")
     return ax.figure
+
+
+#: netfilter's IPv4 hooks: (name, x, y) in inches, and the chains Docker (and notebook 03) hooks there
+_HOOKS = {"prerouting": (1.0, 1.6), "input": (4.0, 2.9), "forward": (4.0, 1.6), "output": (7.0, 2.9),
+          "postrouting": (7.0, 1.6)}
+_HOOK_CHAINS = {"prerouting": ["nat PREROUTING (dstnat, -100)"],
+                "input": ["filter INPUT (filter, 0)"],
+                "forward": ["filter FORWARD (filter, 0)"],
+                "output": ["nat OUTPUT (-100)", "filter OUTPUT (0)"],
+                "postrouting": ["nat POSTROUTING (srcnat, 100)"]}
+_HOOK_PATHS = {"forward": ["in", "prerouting", "route1", "forward", "postrouting", "out"],
+               "input": ["in", "prerouting", "route1", "input", "local"],
+               "output": ["local", "output", "route2", "postrouting", "out"]}
+
+
+def hooks(path: str | None = None, title: str | None = None):
+    """Netfilter's five IPv4 hooks, the routing decisions between them, and a packet's path.
+
+    ``path`` highlights what one packet meets: ``"forward"`` (a packet the host
+    passes on, e.g. a container's to the internet), ``"input"`` (one for the
+    host itself) or ``"output"`` (one the host sends). Each hook lists the
+    chains notebook 03 hooks there, with their type and priority (lower runs first).
+
+    >>> fig = hooks("forward")
+    >>> sorted(t.get_text() for t in fig.axes[0].texts if t.get_text().isupper())[:3]
+    ['FORWARD', 'INPUT', 'OUTPUT']
+
+    Introduced in notebooks/03_configuration.ipynb (the nftables primer).
+    """
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    if path is not None and path not in _HOOK_PATHS:
+        from netteach.errors import InvalidName
+
+        raise InvalidName(f"path {path!r}: use 'forward', 'input', 'output' or None")
+    on = set(_HOOK_PATHS.get(path, []))
+    fig = _figure_class()(figsize=(9.6, 4.0), dpi=100)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(-0.9, 8.7)
+    ax.set_ylim(0.0, 4.0)
+    ax.set_axis_off()
+    hot, cold = "#c0392b", "#9a9a9a"
+    places = {"in": (-0.3, 1.6), "out": (8.3, 1.6), "local": (5.5, 3.45), "route1": (2.5, 1.6),
+              "route2": (5.6, 2.25)}
+    places.update(_HOOKS)
+
+    def edge(a, b):  # where the line from a's centre towards b leaves a's box
+        (x, y), (x2, y2) = places[a], places[b]
+        hw, hh = (0.8, 0.36) if a in _HOOKS else (0.45, 0.26)
+        dx, dy = x2 - x, y2 - y
+        t = min(hw / abs(dx) if dx else 1e9, hh / abs(dy) if dy else 1e9)
+        return x + t * dx, y + t * dy
+
+    def arrow(a, b):
+        lit = a in on and b in on and (path is not None)
+        ax.add_patch(FancyArrowPatch(edge(a, b), edge(b, a), arrowstyle="-|>", mutation_scale=12,
+                                     shrinkA=0, shrinkB=0, color=hot if lit else cold,
+                                     lw=2.4 if lit else 1.2, zorder=4))
+
+    for a, b in (("in", "prerouting"), ("prerouting", "route1"), ("route1", "input"), ("route1", "forward"),
+                 ("input", "local"), ("local", "output"), ("output", "route2"), ("route2", "postrouting"),
+                 ("forward", "postrouting"), ("postrouting", "out")):
+        arrow(a, b)
+    for name, (x, y) in _HOOKS.items():
+        lit = name in on
+        p = FancyBboxPatch((x - 0.75, y - 0.32), 1.5, 0.64, boxstyle="round,pad=0,rounding_size=0.08",
+                           fc=_tint(COLORS["bridge"], 0.6 if lit else 0.85), ec=hot if lit else "#777",
+                           lw=2 if lit else 1, zorder=2)
+        p.set_gid(f"hook:{name}")
+        ax.add_patch(p)
+        ax.text(x, y + 0.12, name.upper(), ha="center", va="center", fontsize=9, weight="bold", zorder=3)
+        for j, chain in enumerate(_HOOK_CHAINS[name]):
+            ax.text(x, y - 0.1 - 0.15 * j, chain, ha="center", va="center", fontsize=6, color="#333", zorder=3)
+    for name, text in (("route1", "routing\ndecision"), ("route2", "routing\ndecision")):
+        x, y = places[name]
+        ax.text(x, y, text, ha="center", va="center", fontsize=7, style="italic", zorder=3,
+                bbox=dict(boxstyle="round", fc="white", ec=hot if name in on else "#999"))
+    for name, text in (("in", "packet in\n(eth0, docker0)"), ("out", "packet out"),
+                       ("local", "local process\n(a server, ping, docker-proxy)")):
+        x, y = places[name]
+        ax.text(x, y, text, ha="center", va="center", fontsize=7, zorder=3, color=hot if name in on else "#333")
+    caption = {None: "every IPv4 packet meets these hooks; chains hook in by type and priority",
+               "forward": "a packet the host passes on: PREROUTING, FORWARD, POSTROUTING",
+               "input": "a packet for the host itself: PREROUTING, INPUT",
+               "output": "a packet the host sends: OUTPUT, POSTROUTING"}[path]
+    ax.text(4.0, 0.3, caption, ha="center", va="center", fontsize=8, color="#555", style="italic")
+    if title:
+        ax.text(4.0, 3.85, title, ha="center", va="top", fontsize=11, weight="bold")
+    return fig

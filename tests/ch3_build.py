@@ -5,6 +5,11 @@ docker0 172.17.0.1/16, container ``c1`` (172.17.0.2/16, Docker's MAC, host
 end ``veth7f3a2c1`` on docker0, default route), an uplink to an ``internet``
 namespace (198.51.100.0/24, server address 203.0.113.10), ip_forward,
 masquerade, DNAT in PREROUTING and OUTPUT, and Docker's FORWARD policy.
+
+``hand_built`` is the host as notebook 03 has it *before* the fix: without
+Docker's intra-bridge accept (``INTRA_BRIDGE``), so with br_netfilter loaded a
+second container's packets to c1 meet FORWARD's drop policy; the notebook then
+adds ``INTRA_BRIDGE`` (and a userland proxy for 8080).
 """
 
 MASQUERADE = """add table ip nat
@@ -32,6 +37,9 @@ add rule ip filter FORWARD oifname "docker0" ct state related,established accept
 add rule ip filter FORWARD ip daddr 172.17.0.2 iifname != "docker0" oifname "docker0" tcp dport 80 accept
 add rule ip filter FORWARD iifname "docker0" oifname != "docker0" accept
 """
+
+# Docker's accept for traffic between two containers of one bridge (the lesson's fix)
+INTRA_BRIDGE = 'add rule ip filter FORWARD iifname "docker0" oifname "docker0" accept\n'
 
 
 def nft(lab, script):

@@ -144,6 +144,19 @@ def test_c2_done(lab):
     assert r, r
 
 
+def test_third_container_as_the_notebook_asks(lab):
+    """Notebook 03 asks for c3 at 172.17.0.4 in a lab that already has c2 and the intra-bridge accept."""
+    ch3_build.hand_built(lab)
+    ch3_build.container(lab, "c2", "veth3c9e1d2", "172.17.0.3", "02:42:ac:11:00:03")
+    ch3_build.nft(lab, ch3_build.INTRA_BRIDGE)
+    r = nt.check.c2_reaches_internet(lab, container="c3", address="172.17.0.4/16")
+    assert problems(r) == f"no namespace 'c3' in lab '{lab.name}' (lab.add_netns('c3'))"
+    ch3_build.container(lab, "c3", "veth5b8e0a7", "172.17.0.4", "02:42:ac:11:00:04")
+    r = nt.check.c2_reaches_internet(lab, container="c3", address="172.17.0.4/16")
+    assert r, r
+    assert lab.ping("c3", "172.17.0.2") and lab.ping("c2", "172.17.0.4")  # neighbours on docker0
+
+
 # ---- exercise 4 -------------------------------------------------------------------------------
 
 def user_rule(dh, rule):

@@ -195,3 +195,22 @@ def test_no_matplotlib_at_import_and_no_pyplot_ever():
             "netteach.draw.draw(Snapshot(namespaces=[Namespace('a')]))\n"
             "assert 'matplotlib' in sys.modules and 'matplotlib.pyplot' not in sys.modules\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+def test_hooks_picture_highlights_the_path_of_one_packet():
+    """The nftables primer's picture (notebook 03): five hooks, and the path of a forwarded, an
+    incoming or an outgoing packet highlighted."""
+    from netteach import InvalidName
+    from netteach.draw import hooks
+
+    for path, lit in (("forward", {"prerouting", "forward", "postrouting"}), ("input", {"prerouting", "input"}),
+                      ("output", {"output", "postrouting"}), (None, set())):
+        fig = hooks(path)
+        assert {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"} <= set(texts(fig))
+        widths = {p.get_gid()[5:]: p.get_linewidth() for p in fig.axes[0].patches
+                  if (p.get_gid() or "").startswith("hook:")}
+        assert {h for h, w in widths.items() if w > 1.5} == lit, path
+        assert to_png(fig).startswith(b"\x89PNG")
+    assert "nat POSTROUTING (srcnat, 100)" in texts(hooks())
+    with pytest.raises(InvalidName, match="forward"):
+        hooks("sideways")
