@@ -37,8 +37,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "Lab": ("netteach.lab", "Lab"),
     "DockerHost": ("netteach.docker.host", "DockerHost"),
-    "labs": ("netteach.lab", "labs"),
-    "cleanup": ("netteach.lab", "cleanup"),
+    "labs": ("netteach.ownership", "labs"),
+    "cleanup": ("netteach.ownership", "cleanup"),
     "doctor": ("netteach.doctor", "doctor"),
     "inspect": ("netteach.inspection", "inspect_machine"),
     "Snapshot": ("netteach.snapshot", "Snapshot"),

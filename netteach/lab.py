@@ -32,37 +32,30 @@ Introduced in notebooks/00_start_here.ipynb.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
+import functools
 import os
 import re
+import shlex
 import threading
 
-from netteach import errors, kernel, names, probe, state
+from netteach import errors, kernel, names, ownership, probe, state
 from netteach.kernel import helper
+from netteach.ownership import _registry, _registry_lock, kernel_netns_name  # noqa: F401
 
 HOST = "host"
 #: set in every namespace a lab makes (see ``Lab._fresh_sysctls``)
 FRESH_SYSCTLS = {"net.ipv4.ip_forward": 0, "net.ipv4.conf.all.forwarding": 0}
-_registry: dict[str, "Lab"] = {}
-_registry_lock = threading.RLock()
+_marker = ownership.marker
 
 
-def _marker(lab: str) -> str:
-    return f"netteach lab={lab}"
-
-
-def kernel_netns_name(lab: str, name: str) -> str:
-    """The name ``ip netns`` shows for namespace ``name`` of lab ``lab``.
-
-    >>> kernel_netns_name("ch2", "my-container")
-    'nt-ch2.my-container'
-    """
-    return f"nt-{lab}.{name}"
-
-
-def _me() -> tuple[int, int | None]:
-    return os.getpid(), kernel.start_time(os.getpid())
+def _serialised(method):
+    """One verb at a time per lab: threads of a notebook may share a lab (and its state)."""
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return locked
 
 
 def _random_mac() -> str:
@@ -72,10 +65,31 @@ def _random_mac() -> str:
     return "02:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(5))
 
 
-def _port(port) -> int:
-    if not isinstance(port, int) or not 1 <= port <= 65535:
-        raise errors.InvalidAddress(f"port {port!r} is not a TCP port number (1-65535)")
-    return port
+_port = names.port  # kept: docker/host.py and older code import it from here
+
+
+def _exec_args(command, timeout, input):
+    names.command(command)
+    names.seconds(timeout)
+    names.text_input(input)
+
+
+def heredoc(body: str) -> str:
+    """``<<'EOF'`` + body + ``EOF``, with a delimiter that no line of the body is.
+
+    >>> print(heredoc("a\\nEOF\\nb"))
+    <<'EOF_1'
+    a
+    EOF
+    b
+    EOF_1
+    """
+    lines = body.rstrip("\n").split("\n")
+    delim, n = "EOF", 0
+    while delim in lines:
+        n += 1
+        delim = f"EOF_{n}"
+    return f"<<'{delim}'\n" + "\n".join(lines) + f"\n{delim}"
 
 
 class _Text(str):
@@ -113,7 +127,7 @@ class Lab:
 
     def __new__(cls, name: str, host: str = "isolated", mode: str | None = None):
         names.lab(name)
-        with _registry_lock:
+        with _registry_lock:  # one object per lab name in a process, even with threads
             lab = _registry.get(name)
             if lab is not None and not lab._destroyed:
                 if type(lab) is not cls:
@@ -128,72 +142,67 @@ class Lab:
                     raise errors.Conflict(
                         f"lab {name!r} already exists here in {lab.mode} mode; destroy it first "
                         f"(lab.destroy()) to rebuild it with mode={mode!r}")
-                lab._reattached = True
                 return lab
-            return super().__new__(cls)
+            lab = super().__new__(cls)
+            lab.name, lab.host, lab._destroyed, lab._ready = name, host, False, False
+            lab._lock = threading.RLock()
+            lab._setup_error = None
+            lab._gone = False
+            lab.mode = None  # chosen by _setup
+            _registry[name] = lab
+            return lab
 
     def __init__(self, name: str, host: str = "isolated", mode: str | None = None):
-        if getattr(self, "_reattached", False):
-            return
+        with self._lock:  # a second thread asking for the same lab waits until it is ready
+            if self._ready:
+                return
+            if self._setup_error is not None:
+                raise self._setup_error
+            try:
+                self._setup(name, host, mode)
+            except BaseException as exc:
+                self._setup_error = exc
+                self._destroyed = True
+                with _registry_lock:
+                    if _registry.get(name) is self:
+                        del _registry[name]
+                raise
+            self._ready = True
+
+    def _setup(self, name: str, host: str, mode: str | None = None):
+        """Make (or take over) the lab; subclasses add their own setup after this."""
         if host not in ("isolated", "root"):
             raise errors.InvalidName(f"host={host!r}: use 'isolated' (default, a namespace of the "
                                      "lab's own) or 'root' (the machine's own namespace)")
-        self.name = name
-        self.host = host
         self.commands = Commands()
-        self._destroyed = False
-        self._gone = False
-        self._reattached = False
         self._marker = _marker(name)
-        self.mode = _choose_mode(mode)
+        self.mode = _choose_mode(mode, self)
         if self.mode == "rootless":
             self.commands.append("# rootless: these commands run inside the lab's helper process "
                                  f"(open a shell there with `netteach shell {name}`)")
         try:
             self._acquire()
         except BaseException:
+            self._destroyed = True
             _release_helper()
             raise
-        with _registry_lock:
-            _registry[name] = self
 
-    # ---- ownership -------------------------------------------------------------------
+    # ---- ownership (the state file, take-over: netteach.ownership) -----------------------
 
     def _acquire(self):
-        pid, start = _me()
-        with state.locked():
-            st = state.load(self.name)
-            if st is not None:
-                owner_alive = kernel.alive(st.owner_pid, st.owner_start)
-                if owner_alive and st.owner_pid != pid:
-                    raise errors.LabInUse(
-                        f"lab {self.name!r} belongs to another running process (pid {st.owner_pid}, "
-                        "perhaps another notebook). Use another lab name, or stop that process "
-                        f"and run nt.cleanup()")
-                if st.host != self.host:
-                    raise errors.Conflict(
-                        f"lab {self.name!r} exists with host={st.host!r}; remove it with "
-                        f"nt.cleanup(all=True) or use host={st.host!r}")
-                if st.owner_pid != pid:
-                    self.commands.append(f"# took over lab {self.name!r} from pid {st.owner_pid}, "
-                                         "which is gone")
-                st.owner_pid, st.owner_start = pid, start
-            else:
-                st = state.LabState(name=self.name, host=self.host, owner_pid=pid, owner_start=start)
-            self._st = st
-            state.save(st)
-        _register_atexit()
+        self._st = ownership.claim(self.name, self.host, self.commands)
         if self.host == "isolated":
             try:
                 self._ensure_netns(HOST)
             except BaseException:
                 if self._st.netns == [self.kernel_name(HOST)]:  # a new lab: leave nothing behind
                     with state.locked():
-                        teardown(self._st)
+                        ownership.teardown(self._st)
                 raise
 
     def _save(self):
-        state.save(self._st)
+        with self._lock:
+            state.save(self._st)
 
     def _alive(self):
         if self._gone:
@@ -236,7 +245,9 @@ class Lab:
         return kns
 
     def _ip(self, kns, args: str) -> str:
-        return f"ip {args}" if kns is None else f"ip -n {kns} {args}"
+        """The ``ip`` command line, every word shell-quoted (no word of ``args`` holds a blank)."""
+        words = " ".join(shlex.quote(w) for w in args.split())
+        return f"ip {words}" if kns is None else f"ip -n {shlex.quote(kns)} {words}"
 
     def _log(self, cmd: str):
         self.commands.append(cmd)
@@ -294,7 +305,7 @@ class Lab:
                 self._st.netns.remove(kns)
                 self._save()
             raise
-        self._log(f"ip netns add {kns}")
+        self._log(f"ip netns add {shlex.quote(kns)}")
         self._fresh_sysctls(kns)
         return True
 
@@ -307,9 +318,10 @@ class Lab:
         already forward. Lessons must not depend on the machine they run on.
         """
         kernel.sysctls_set(kns, FRESH_SYSCTLS)
-        self._log(f"ip netns exec {kns} sysctl -qw "
+        self._log(f"ip netns exec {shlex.quote(kns)} sysctl -qw "
                   + " ".join(f"{k}={v}" for k, v in FRESH_SYSCTLS.items()))
 
+    @_serialised
     def add_netns(self, netns: str) -> None:
         """``ip netns add NAME``: a new network namespace, with only ``lo`` (DOWN)."""
         self._alive()
@@ -374,6 +386,7 @@ class Lab:
                 return n
         return str(kns)
 
+    @_serialised
     def add_veth(self, name: str, peer: str, netns: str = HOST, peer_netns: str | None = None) -> None:
         """``ip link add NAME type veth peer name PEER``: a virtual cable, both ends in ``netns``.
 
@@ -389,20 +402,35 @@ class Lab:
         recorded = [name, peer] in self._st.extra.get("veths", [])
         if recorded and self._find_veth_pair(kns, name, peer, pkns):
             return
+        before = (list(self._st.links), list(self._st.extra["veths"]) if "veths" in self._st.extra else None)
         if not recorded:
             self._st.extra.setdefault("veths", []).append([name, peer])
         self._record_root_links(kns, name)
         self._record_root_links(pkns, peer)
         try:  # the first run just makes it; a name already taken is looked at only then
             kernel.veth_add(kns, name, peer, peer_ns=kernel.ROOT if pkns is None and kns is not None else pkns)
-        except errors.Conflict:
-            if self._find_veth_pair(kns, name, peer, pkns):
-                return
+        except BaseException as exc:
+            try:
+                if isinstance(exc, errors.Conflict) and self._find_veth_pair(kns, name, peer, pkns):
+                    return
+            except BaseException:
+                self._forget_veth(before)
+                raise
+            self._forget_veth(before)
             raise
         self._mark_root_links(kns, name)
         self._mark_root_links(pkns, peer)
         where = "" if pkns == kns else f" netns {pkns if pkns else 1}"
         self._log(self._ip(kns, f"link add {name} type veth peer name {peer}{where}"))
+
+    def _forget_veth(self, before):
+        """Nothing was made: drop the intent recorded for it."""
+        self._st.links = before[0]
+        if before[1] is None:
+            self._st.extra.pop("veths", None)
+        else:
+            self._st.extra["veths"] = before[1]
+        self._save()
 
     def _record_root_links(self, kns, *ifnames):
         if kns is None:  # outside the lab's namespaces: remember to remove them
@@ -416,6 +444,7 @@ class Lab:
             for ifname in ifnames:
                 kernel.link_set(None, ifname, alias=self._marker)
 
+    @_serialised
     def add_bridge(self, name: str, netns: str = HOST) -> None:
         """``ip link add NAME type bridge``: a virtual switch in ``netns`` (the lab host by default).
 
@@ -441,6 +470,7 @@ class Lab:
         self._log(self._ip(kns, f"link add {name} type bridge"))
         self._log(self._ip(kns, f"link set {name} address {mac}"))
 
+    @_serialised
     def set_netns(self, ifname: str, netns: str, from_netns: str = HOST) -> None:
         """``ip link set IFNAME netns NETNS``: move an interface (e.g. one veth end) into a namespace."""
         names.ifname(ifname)
@@ -462,18 +492,26 @@ class Lab:
         self._mark_root_links(dst, ifname)
         self._log(self._ip(src, f"link set {ifname} netns {dst if dst else 1}"))
 
+    @_serialised
     def set_master(self, ifname: str, bridge: str, netns: str = HOST) -> None:
         """``ip link set IFNAME master BRIDGE``: plug an interface into a bridge (a switch port)."""
         kns = self._ns(netns)
         link, br = self._links(netns, kns, ifname, bridge)
         if br["kind"] != "bridge":
             raise errors.Conflict(f"{bridge!r} in {netns!r} is a {br['kind']}, not a bridge")
+        if link["kind"] == "bridge":
+            raise errors.Conflict(f"{ifname!r} is itself a bridge: Linux cannot plug a bridge into a bridge; "
+                                  "join them with a veth pair (one end in each) instead")
+        if link["kind"] == "loopback" or ifname == "lo":
+            raise errors.Conflict(f"{ifname!r} is the loopback interface, which never joins a bridge; "
+                                  "plug a veth end into the bridge instead")
         if link.get("master") == br["index"]:
             return
         self._owned_in_root(kns, link, ifname, "enslave")
         kernel.link_set(kns, ifname, master=bridge, index=link["index"], master_index=br["index"])
         self._log(self._ip(kns, f"link set {ifname} master {bridge}"))
 
+    @_serialised
     def set_up(self, netns: str, ifname: str) -> None:
         """``ip -n NETNS link set IFNAME up``; also brings the namespace's ``lo`` up."""
         kns = self._ns(netns)
@@ -492,6 +530,7 @@ class Lab:
             for name, _ in todo:
                 self._log(self._ip(kns, f"link set {name} up"))
 
+    @_serialised
     def set_down(self, netns: str, ifname: str) -> None:
         """``ip -n NETNS link set IFNAME down``."""
         kns = self._ns(netns)
@@ -501,6 +540,7 @@ class Lab:
             kernel.link_set(kns, ifname, up=False)
             self._log(self._ip(kns, f"link set {ifname} down"))
 
+    @_serialised
     def delete_link(self, netns: str, ifname: str) -> None:
         """``ip -n NETNS link delete IFNAME`` (a veth takes its peer with it)."""
         kns = self._ns(netns)
@@ -615,6 +655,7 @@ class Lab:
 
     # ---- addresses, routes, sysctls -------------------------------------------------------------
 
+    @_serialised
     def add_addr(self, netns: str, ifname: str, cidr: str) -> None:
         """``ip -n NETNS addr add CIDR dev IFNAME``, e.g. ``add_addr("c1", "eth0", "10.0.0.2/24")``."""
         iface = names.interface_cidr(cidr)
@@ -624,6 +665,7 @@ class Lab:
         if kernel.addr_add(kns, ifname, str(iface.ip), iface.network.prefixlen, index=link["index"]):
             self._log(self._ip(kns, f"addr add {iface} dev {ifname}"))
 
+    @_serialised
     def add_route(self, netns: str, dst: str, via: str | None = None, dev: str | None = None) -> None:
         """``ip -n NETNS route add DST [via GATEWAY] [dev IFNAME]``; DST may be ``"default"``."""
         net = names.route_dst(dst)
@@ -635,7 +677,7 @@ class Lab:
             via = str(names.address(via))
         if dev is not None:
             self._link(netns, kns, dev)
-        record = [None, net, via]
+        record = [None, net, via, dev]
         new_record = kns is None and record not in self._st.routes
         if new_record:  # root namespace: remember it before making it, to remove it later
             self._st.routes.append(record)
@@ -654,37 +696,58 @@ class Lab:
         parts = [dst] + (["via", via] if via else []) + (["dev", dev] if dev else [])
         self._log(self._ip(kns, "route add " + " ".join(parts)))
 
-    def delete_route(self, netns: str, dst: str) -> None:
-        """``ip -n NETNS route del DST``."""
+    @_serialised
+    def delete_route(self, netns: str, dst: str, via: str | None = None, dev: str | None = None) -> None:
+        """``ip -n NETNS route del DST [via GATEWAY] [dev IFNAME]``."""
         net = names.route_dst(dst)
         kns = self._ns(netns)
-        if kns is None and not any(r[1] == net for r in self._st.routes):
-            raise errors.Conflict(f"the route to {dst} in the root namespace was not made by lab "
-                                  f"{self.name!r}; netteach leaves it alone")
-        if kernel.route_delete(kns, net):
-            self._log(self._ip(kns, f"route del {dst}"))
+        if via is not None:
+            via = str(names.address(via))
+        if dev is not None:
+            names.ifname(dev)
+        if kns is None:  # root namespace: only routes this lab made, exactly as it made them
+            mine = [r for r in self._st.routes if r[1] == net and via in (None, r[2])
+                    and dev in (None, r[3] if len(r) > 3 else None)]
+            if not mine:
+                raise errors.Conflict(f"the route to {dst} in the root namespace was not made by lab "
+                                      f"{self.name!r}; netteach leaves it alone")
+            via, dev = mine[0][2], mine[0][3] if len(mine[0]) > 3 else None
+        deleted = kernel.route_delete(kns, net, via=via, dev=dev)
+        if kns is None:
+            self._st.routes = [r for r in self._st.routes if not (r[1] == net and r[2] == via and
+                                                                   (r[3] if len(r) > 3 else None) == dev)]
+            self._save()
+        if deleted:
+            parts = [dst] + (["via", via] if via else []) + (["dev", dev] if dev else [])
+            self._log(self._ip(kns, "route del " + " ".join(parts)))
 
+    @_serialised
     def sysctl(self, netns: str, key: str, value=None):
         """``sysctl -w KEY=VALUE`` inside a namespace; with no value, read it.
 
         ``lab.sysctl("host", "net.ipv4.ip_forward", 1)`` lets the host route.
-        In ``host="root"`` mode the old value is restored by ``destroy()``.
+        Only network keys (``net.*``), which every namespace has its own
+        copy of, can be set: ``kernel.*`` or ``vm.*`` would change the whole
+        machine. In ``host="root"`` mode the machine's old value comes back
+        when the last lab that set the key is destroyed.
         """
         names.sysctl(key)
         kns = self._ns(netns)
+        if value is not None:
+            value = names.sysctl_value(key, value)
         current = kernel.sysctl_get(kns, key)
         if value is None:
             return current
-        if str(value) == current:
+        if kns is None:  # even if it already has the value: another lab may restore it under us
+            ownership.need_root_sysctl(self._st, key, current)
+        if value == current:
             return None
-        if kns is None and not any(s[1] == key for s in self._st.sysctls):
-            self._st.sysctls.append([None, key, current])
-            self._save()
         kernel.sysctl_set(kns, key, value)
-        prefix = "" if kns is None else f"ip netns exec {kns} "
-        self._log(f"{prefix}sysctl -w {key}={value}")
+        prefix = "" if kns is None else f"ip netns exec {shlex.quote(kns)} "
+        self._log(f"{prefix}sysctl -w {shlex.quote(f'{key}={value}')}")
         return None
 
+    @_serialised
     def write_etc(self, netns: str, filename: str, text: str) -> None:
         """Write ``/etc/netns/NETNS/FILENAME``: what ``ip netns exec NETNS`` shows as ``/etc/FILENAME``.
 
@@ -708,15 +771,22 @@ class Lab:
         if kns is None:
             raise errors.Conflict("the root namespace's files are the machine's own /etc; netteach "
                                   "leaves them alone - write files for the lab's other namespaces")
-        if not isinstance(filename, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", filename):
+        if not isinstance(filename, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", filename):
             raise errors.InvalidName(f"file name {filename!r}: use a plain name like 'resolv.conf' or 'hosts'")
         if self._write_etc(kns, filename, text):
-            d = f"/etc/netns/{kns}"
-            body = text.rstrip("\n")
-            self._log(f"mkdir -p {d} && cat > {d}/{filename} <<'EOF'\n{body}\nEOF")
+            d = shlex.quote(f"/etc/netns/{kns}")
+            f = shlex.quote(f"/etc/netns/{kns}/{filename}")
+            self._log(f"mkdir -p {d} && cat > {f} {heredoc(text)}")
 
     def _write_etc(self, kns: str, filename: str, text: str) -> bool:
-        """Write /etc/netns/KNS/FILENAME (the lab owns the directory); False if it already said that."""
+        """Write /etc/netns/KNS/FILENAME (the lab owns the directory); False if it already said that.
+
+        The directory is made 0755 and the file 0644 whatever the umask: every
+        user reads them, only root may change a container's hosts or resolv.conf.
+        """
+        if not isinstance(text, str) or "\0" in text:
+            raise errors.InvalidName(f"the text for {filename!r} must be a string (without NUL bytes), "
+                                     f"not {type(text).__name__}")
         d = self.own_path(f"/etc/netns/{kns}")
         return kernel.write_file(os.path.join(d, filename), text)
 
@@ -728,11 +798,15 @@ class Lab:
         ``command`` is a shell string (``"ip -br addr"``) or an argv list.
         Returns an ``ExecResult`` (``.stdout``, ``.stderr``, ``.returncode``).
         """
-        return probe.run(netns, self._ns(netns), command, timeout=timeout, input=input)
+        kns = self._ns(netns)
+        _exec_args(command, timeout, input)
+        return probe.run(netns, kns, command, timeout=timeout, input=input)
 
     def ping(self, netns: str, target: str, count: int = 1, timeout: float = 1) -> probe.PingResult:
         """``ip netns exec NETNS ping -c COUNT TARGET``: truthy when answered."""
-        return probe.ping(netns, self._ns(netns), target, count=count, timeout=timeout)
+        kns = self._ns(netns)
+        target = names.ping_target(target)
+        return probe.ping(netns, kns, target, count=names.count(count), timeout=names.seconds(timeout, most=60))
 
     def trace(self, src: str, dst: str, port: int | None = None, proto: str | None = None):
         """Send one real packet from ``src`` to ``dst`` and show what the kernel did to it, hop by hop.
@@ -751,51 +825,89 @@ class Lab:
     def http_get(self, netns: str, address: str, port: int = 80, timeout: float = 2) -> probe.HttpResult:
         """``curl http://ADDRESS:PORT/`` from inside a namespace: truthy when answered."""
         kns = self._ns(netns)
-        return probe.http_get_many([(netns, kns, str(names.address(address)), int(port))], timeout)[0]
+        address, port = str(names.address(address)), names.port(port)
+        return probe.http_get_many([(netns, kns, address, port)], names.seconds(timeout, most=60))[0]
 
+    @_serialised
     def serve(self, netns: str, port: int = 80, name: str | None = None) -> int:
         """Start a small web server inside a namespace (answers ``hello from NAME``); returns its pid.
 
         Waits until it listens. The lab stops it on destroy() (or ``lab.kill(pid)``).
         """
         import sys
-        import time
 
         self._ns(netns)
         port = _port(port)
+        if name is not None and (not isinstance(name, str) or not name.isprintable() or len(name) > 64):
+            raise errors.InvalidName(f"server name {name!r}: use a short printable text, e.g. 'web'")
+        log = self._log_path(f"{netns}.{port}")
         pid = self.spawn(netns, [sys.executable, "-m", "netteach.programs.http_server", str(port),
-                                 name or netns])
-        self._wait_listening(pid, port)
+                                 name or netns], log=log)
+        self._wait_listening(pid, port, log=log, what=f"the web server on port {port} in {netns!r}")
         return pid
 
-    def _wait_listening(self, pid: int, port: int, timeout: float = 10):
+    def _log_path(self, what: str) -> str:
+        """A log file (stderr of a process the lab starts) that destroy() removes."""
+        return self.own_path(os.path.join(state.STATE_DIR, f"{self.name}.{what}.log"))
+
+    def _wait_listening(self, pid: int, port: int, timeout: float = 10, log: str | None = None,
+                        what: str | None = None):
+        """Wait until process ``pid`` listens on ``port``; if it dies or never listens, say why."""
         import time
 
+        what = what or f"the server for port {port}"
         deadline = time.monotonic() + timeout
-        while not kernel.listening(pid, port):
-            info = next(p for p in self._st.procs if p["pid"] == pid)
-            if not kernel.alive(pid, info["start"]) or time.monotonic() > deadline:
+        ready = f"listening on port {port}"
+        start = next(p for p in self._st.procs if p["pid"] == pid)["start"]
+        offset = os.path.getsize(kernel.local_path(log)) if log and os.path.exists(kernel.local_path(log)) else 0
+
+        def output() -> str:  # what the process wrote (its stderr) since it started
+            with contextlib.suppress(OSError):
+                with open(kernel.local_path(log), errors="replace") as f:
+                    f.seek(offset)
+                    return f.read()
+            return ""
+
+        # the port alone does not tell: another process of the namespace may hold it
+        while not (kernel.listening(pid, port) and (log is None or ready in output())):
+            dead = not kernel.alive(pid, start)
+            if dead or time.monotonic() > deadline:
                 self.kill(pid)
-                raise errors.Conflict(f"the server for port {port} did not start (is the port "
-                                      "already in use in that namespace?)")
+                said = (output().strip().splitlines() or [""])[-1] if log else ""
+                if dead:
+                    raise errors.Conflict(f"{what} did not start: " + (said or "it exited at once") +
+                                          (" - stop what uses that port, or pick another" if "in use" in said else ""))
+                raise errors.KernelError(f"{what} started but was not listening after {timeout:g} s"
+                                         + (f" ({said})" if said else "") + "; it was stopped")
             time.sleep(0.005)
 
     def nft(self, netns: str = HOST, what: str = "ruleset") -> str:
         """``nft list ruleset`` inside a namespace (or ``what="chain ip filter FORWARD"``)."""
         return _Text(kernel.nft_list(self._ns(netns), what))
 
+    @_serialised
     def spawn(self, netns: str, command, log: str | None = None) -> int:
         """Start a long-running process inside a namespace; the lab stops it on destroy().
 
         Returns its pid. ``command`` is a shell string or an argv list.
         """
         kns = self._ns(netns)
+        names.command(command)
         argv = ["sh", "-c", f"exec {command}"] if isinstance(command, str) else [str(a) for a in command]
-        info = kernel.spawn(kns, argv, log_path=log)
-        self._st.procs.append(info)
+        intent = {"pid": None, "start": None, "argv": argv}  # recorded before it starts
+        self._st.procs.append(intent)
+        self._save()
+        try:  # its environment carries the lab's marker: cleanup finds it even if killed right now
+            info = kernel.spawn(kns, argv, log_path=log, mark=self.name)
+        except BaseException:
+            self._st.procs.remove(intent)
+            self._save()
+            raise
+        intent.update(info)
         self._save()
         return info["pid"]
 
+    @_serialised
     def kill(self, pid: int) -> None:
         """Stop a process this lab started (by pid; never any other)."""
         for p in list(self._st.procs):
@@ -806,18 +918,22 @@ class Lab:
                 return
         raise errors.Conflict(f"pid {pid} was not started by lab {self.name!r}; netteach only stops its own")
 
+    @_serialised
     def own_path(self, path: str) -> str:
         """Let ``destroy()`` remove a file or directory that something run in the lab will write.
 
-        Only paths under ``/run/netteach/`` or ``/etc/netns/`` can be owned.
+        Only paths under ``/run/netteach/`` or the lab's own ``/etc/netns/nt-LAB.*``
+        can be owned (no ``..``, no symlinks, not the state files).
         Returns the path, e.g. for a CNI plugin's IPAM ``dataDir``:
         ``lab.own_path(f"/run/netteach/cni-{lab.name}")`` (notebooks/01_basics.ipynb).
         """
         self._alive()
-        path = os.path.normpath(path)
-        if not path.startswith(("/etc/netns/", "/run/netteach/")):
-            raise errors.InvalidName(f"{path!r}: a lab can only own paths under /run/netteach/ "
-                                     "or /etc/netns/ (the only places destroy() removes)")
+        norm = ownership.allowed_path(path, self.name)
+        if norm is None:
+            raise errors.InvalidName(f"{path!r}: a lab can only own plain paths under /run/netteach/ or "
+                                     f"/etc/netns/{kernel_netns_name(self.name, '')}* (the only places "
+                                     "destroy() removes), e.g. f'/run/netteach/cni-{lab.name}'")
+        path = norm
         if path not in self._st.files:
             self._st.files.append(path)
             self._save()
@@ -862,12 +978,13 @@ class Lab:
 
     def destroy(self) -> None:
         """Remove every object of this lab and stop every process it started. Safe to call twice."""
-        if self._destroyed:
-            return
-        if not self._gone:
-            with state.locked():
-                teardown(self._st)
-        self._destroyed = True
+        with self._lock:
+            if self._destroyed:
+                return
+            if not self._gone:
+                with state.locked():
+                    ownership.teardown(self._st)
+            self._destroyed = True
         with _registry_lock:
             if _registry.get(self.name) is self:
                 del _registry[self.name]
@@ -894,7 +1011,7 @@ def _privileged() -> bool:
     return caps["net_admin"] and caps["sys_admin"]
 
 
-def _choose_mode(mode: str | None) -> str:
+def _choose_mode(mode: str | None, new=None) -> str:
     """The lab's mode: as asked, else root when this process may, else rootless.
 
     One process uses one mode at a time (its kernel calls go to one place):
@@ -906,7 +1023,8 @@ def _choose_mode(mode: str | None) -> str:
     if mode is None:
         mode = "rootless" if helper.current() is not None or not _privileged() else "root"
     with _registry_lock:
-        others = [lab.name for lab in _registry.values() if not lab._destroyed and lab.mode != mode]
+        others = [lab.name for lab in _registry.values()
+                  if lab is not new and not lab._destroyed and lab.mode not in (mode, None)]
     if others:
         raise errors.Conflict(
             f"this process already has {'root' if mode == 'rootless' else 'rootless'}-mode labs "
@@ -944,136 +1062,24 @@ def _helper_gone(h):
 helper._on_gone.append(_helper_gone)
 
 
-# ---- teardown, listing, cleanup (also for labs whose process is gone) ----------------------------------
+# ---- ownership lives in netteach.ownership; these names stay importable from here -------------------
 
-def teardown(st: state.LabState) -> None:
-    """Remove what state ``st`` lists, checking markers; then its state file. Caller holds the lock."""
-    marker = _marker(st.name)
-    for p in reversed(st.procs):
-        kernel.kill(p["pid"], p.get("start"))
-    for ns, dst, via in reversed(st.routes):
-        kernel.route_delete(ns, dst, via=via)
-    for ns, ifname in reversed(st.links):
-        link = kernel.link_get(ns, ifname) if kernel.netns_exists(ns) else None
-        if link is not None and link.get("alias") == marker:
-            kernel.link_delete(ns, ifname)
-    for ns, key, old in reversed(st.sysctls):
-        with contextlib.suppress(errors.NetteachError, OSError):
-            kernel.sysctl_set(ns, key, old)
-    for kns in reversed(st.netns):
-        if kernel.netns_exists(kns):
-            lo = kernel.link_get(kns, "lo") or {}
-            if lo.get("alias") not in (marker, None):
-                continue  # not ours after all: leave it
-        kernel.netns_delete(kns)
-    for path in reversed(st.files):
-        _remove_path(path)
-    state.remove(st.name)
+from netteach.ownership import (  # noqa: E402,F401
+    LabInfo,
+    LabList,
+    cleanup,
+    destroy_all as _destroy_all,
+    labs,
+    register_atexit as _register_atexit,
+    teardown,
+)
 
 
-def _remove_path(path: str):
-    kernel.remove_path(path)
+def _remove_path(path: str, lab: str | None = None):
+    """Remove a file or directory a lab owns (kept for old callers; see ownership.remove_path)."""
+    import os as _os
 
-
-class LabInfo(tuple):
-    """One row of :func:`labs`: (name, host, owner_pid, alive, namespaces)."""
-
-    __slots__ = ()
-
-    def __new__(cls, name, host, owner_pid, alive, namespaces):
-        return super().__new__(cls, (name, host, owner_pid, alive, namespaces))
-
-    name = property(lambda s: s[0])
-    host = property(lambda s: s[1])
-    owner_pid = property(lambda s: s[2])
-    alive = property(lambda s: s[3])
-    namespaces = property(lambda s: s[4])
-
-    def __repr__(self):
-        who = f"pid {self.owner_pid} " + ("alive" if self.alive else "gone")
-        return f"<Lab {self.name} host={self.host} owner {who}: {len(self.namespaces)} netns>"
-
-
-class LabList(list):
-    def __repr__(self):
-        if not self:
-            return "no netteach labs on this machine"
-        rows = [f"{'lab':<16} {'host':<9} {'owner pid':>9}  {'owner':<6} namespaces"]
-        for i in self:
-            rows.append(f"{i.name:<16} {i.host:<9} {i.owner_pid:>9}  {'alive' if i.alive else 'gone':<6} "
-                        f"{' '.join(i.namespaces)}")
-        return "\n".join(rows)
-
-    def _repr_pretty_(self, p, cycle):
-        p.text(repr(self))
-
-
-def labs() -> LabList:
-    """The netteach labs on this machine, with their owner pid and whether it is alive."""
-    out = LabList()
-    for name in state.all_names():
-        st = state.load(name)
-        if st is None:
-            continue
-        prefix = kernel_netns_name(st.name, "")
-        out.append(LabInfo(st.name, st.host, st.owner_pid, kernel.alive(st.owner_pid, st.owner_start),
-                           [n[len(prefix):] for n in st.netns]))
-    return out
-
-
-def cleanup(all: bool = False) -> list[str]:
-    """Remove labs whose owner process is gone (or every lab with ``all=True``).
-
-    Only objects netteach marked as its own are removed: namespaces listed in a
-    lab's state file or whose ``lo`` carries the ``netteach lab=NAME`` alias,
-    and root-namespace links with that alias. Returns the names removed.
-    """
-    removed = []
-    me = os.getpid()
-    with state.locked():
-        for name in state.all_names():
-            st = state.load(name)
-            if st is None:
-                continue
-            if all or not kernel.alive(st.owner_pid, st.owner_start):
-                if st.owner_pid == me:
-                    lab = _registry.get(name)
-                    if lab is not None:
-                        lab._destroyed = True
-                        _registry.pop(name, None)
-                teardown(st)
-                removed.append(name)
-        live = {n for n in state.all_names()}
-        # orphans with no state file (it was lost): marked namespaces and root links
-        for kns in kernel.netns_list():
-            if not kns.startswith("nt-"):
-                continue
-            alias = (kernel.link_get(kns, "lo") or {}).get("alias") or ""
-            if alias.startswith("netteach lab="):
-                lab_name = alias.split("=", 1)[1]
-                if lab_name not in live:
-                    kernel.netns_delete(kns)
-                    removed.append(lab_name)
-        for link in kernel.dump(None)["links"]:
-            alias = link.get("alias") or ""
-            if alias.startswith("netteach lab=") and alias.split("=", 1)[1] not in live:
-                kernel.link_delete(None, link["ifname"])
-                removed.append(alias.split("=", 1)[1])
-    return sorted(set(removed))
-
-
-_atexit_done = False
-
-
-def _register_atexit():
-    global _atexit_done
-    if not _atexit_done:
-        atexit.register(_destroy_all)
-        _atexit_done = True
-
-
-def _destroy_all():
-    """At interpreter exit (a Jupyter kernel shut down or restarted): remove this process's labs."""
-    for lab in list(_registry.values()):
-        with contextlib.suppress(Exception):
-            lab.destroy()
+    if lab is None:  # the lab is in the path: /etc/netns/nt-LAB.NS
+        base = _os.path.basename(_os.path.normpath(path))
+        lab = base[3:].split(".", 1)[0] if base.startswith("nt-") else ""
+    ownership.remove_path(path, lab)

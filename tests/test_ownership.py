@@ -147,9 +147,9 @@ def test_root_mode_adds_only_marked_objects_and_restores(lab_name):
 
 
 def _root_mode_adds_only_marked_objects_and_restores(lab_name, real):
+    veth, peer = f"nt{lab_name[-6:]}a", f"nt{lab_name[-6:]}b"
     before = root_view()
     fin = sh("sysctl -n net.ipv4.tcp_fin_timeout").strip()
-    veth, peer = f"nt{lab_name[-6:]}a", f"nt{lab_name[-6:]}b"
     with nt.Lab(lab_name, host="root") as lab:
         assert lab.kernel_name("host") is None
         lab.add_netns("c1")
@@ -173,6 +173,10 @@ def _root_mode_adds_only_marked_objects_and_restores(lab_name, real):
             lab.add_addr("host", real, "198.18.9.1/24")
         with pytest.raises(nt.Conflict, match="does not belong"):
             lab.set_netns(real, "c1")
+        for verb in (lambda: lab.set_up("host", real), lambda: lab.delete_link("host", real),
+                     lambda: lab.set_master(real, veth)):
+            with pytest.raises(nt.Conflict):
+                verb()
         with pytest.raises(nt.Conflict, match="does not belong"):
             lab.set_down("host", "lo")
     assert root_view() == before

@@ -44,11 +44,12 @@ import ipaddress
 import os
 import re
 import secrets
+import shlex
 import sys
 
 from netteach import errors, kernel, names, probe
 from netteach.docker import rules as dockerrules
-from netteach.lab import HOST, Lab, _port, _Text
+from netteach.lab import HOST, Lab, _port, _serialised, _Text, heredoc
 
 INTERNET = "internet"
 UPLINK = ("198.51.100.2/24", "198.51.100.1/24")  # host eth0, internet eth0 (RFC 5737 TEST-NET-2)
@@ -80,13 +81,11 @@ def docker_mac(ip: str) -> str:
 class DockerHost(Lab):
     """A lab set up like a fresh Docker host; ``run``/``network_*`` act like the docker CLI."""
 
-    def __init__(self, name: str, host: str = "isolated", mode: str | None = None):
-        if getattr(self, "_reattached", False):
-            return
+    def _setup(self, name: str, host: str = "isolated", mode: str | None = None):
         if host != "isolated":
             raise errors.InvalidName("a DockerHost always lives in its own namespace (host='isolated'); "
                                      "it never changes the machine's real Docker setup")
-        super().__init__(name, host, mode)
+        super()._setup(name, host, mode)
         kind = self._st.extra.setdefault("kind", "docker")
         if kind != "docker":
             raise errors.Conflict(f"lab {name!r} is a plain Lab; destroy it (or use another name) "
@@ -193,10 +192,10 @@ class DockerHost(Lab):
             self._write_etc(self.kernel_name(netns), fname, text)
 
     def _remove_files(self, netns: str):
-        from netteach.lab import _remove_path
+        from netteach import ownership
 
         d = f"/etc/netns/{self.kernel_name(netns)}"
-        _remove_path(d)
+        ownership.remove_path(d, self.name)
         if d in self._st.files:
             self._st.files.remove(d)
 
@@ -324,8 +323,7 @@ class DockerHost(Lab):
         if script != getattr(self, "_rules_applied", None):
             kernel.nft(self._host(), script)
             self._rules_applied = script
-            self._log(f"nft -f - <<'EOF'  # inside {self._host()}: Docker's chains, rewritten\n"
-                      f"{script}EOF")
+            self._log(f"ip netns exec {self._host()} nft -f - {heredoc(script)}")
 
     def _bridge_netfilter(self):
         try:
@@ -350,6 +348,8 @@ class DockerHost(Lab):
     # ---- networks ---------------------------------------------------------------------
 
     def _net(self, network: str) -> dict:
+        if not isinstance(network, str):
+            raise errors.InvalidName(f"network {network!r}: give a network's name as a string, e.g. 'bridge'")
         if network not in self._nets:
             raise errors.NoSuchNetwork(f"network {network!r} not found (docker: Error response from "
                                        f"daemon: network {network} not found); it has: "
@@ -377,6 +377,7 @@ class DockerHost(Lab):
                 return f"the lab's {'internet' if not r.startswith('127') else 'loopback'} range {r}"
         return None
 
+    @_serialised
     def network_create(self, name: str, subnet: str | None = None, gateway: str | None = None,
                        options: dict | None = None, internal: bool = False) -> str:
         """``docker network create [--subnet S] [--gateway G] [-o KEY=VALUE] [--internal] NAME``.
@@ -403,12 +404,14 @@ class DockerHost(Lab):
             if custom_bridge in ("docker0", "eth0", "lo") or any(
                     n["bridge"] == custom_bridge for k, n in self._nets.items() if k != name):
                 raise errors.Conflict(f"bridge name {custom_bridge!r} is already in use")
-        if not isinstance(name, str) or not _NETNAME.match(name):
+        if not isinstance(name, str) or not _NETNAME.fullmatch(name):
             raise errors.InvalidName(f"network name {name!r} is not allowed: letters, digits, '_', '.', '-'")
         if name in ("host", "none"):
             raise errors.Conflict(f"{name!r} is a pre-defined network mode, not a network you can create")
         want_subnet = None
         if subnet is not None:
+            if not isinstance(subnet, str):
+                raise errors.InvalidAddress(f"subnet {subnet!r}: give it as a string, e.g. '10.10.0.0/24'")
             try:
                 want_subnet = ipaddress.ip_network(subnet)
             except ValueError:
@@ -427,7 +430,7 @@ class DockerHost(Lab):
         if other:
             raise errors.Conflict(f"subnet {net} overlaps {other if other.startswith('the') else 'network ' + repr(other)}"
                                   " (docker: Pool overlaps with other one on this address space)")
-        gw = ipaddress.ip_address(gateway) if gateway else next(net.hosts())
+        gw = names.address(gateway) if gateway is not None else next(net.hosts())
         if gw not in net or gw in (net.network_address, net.broadcast_address):
             raise errors.InvalidAddress(f"gateway {gw} is not a usable address of {net}")
         nid = secrets.token_hex(32)
@@ -449,6 +452,7 @@ class DockerHost(Lab):
             raise
         return bridge
 
+    @_serialised
     def network_rm(self, name: str) -> None:
         """``docker network rm NAME``: refused while containers are attached, like Docker."""
         n = self._net(name)
@@ -478,6 +482,8 @@ class DockerHost(Lab):
     # ---- containers ----------------------------------------------------------------------
 
     def _ctr(self, name: str) -> dict:
+        if not isinstance(name, str):
+            raise errors.InvalidName(f"container {name!r}: give a container's name as a string, e.g. 'web'")
         if name not in self._ctrs:
             raise errors.NoSuchContainer(f"no such container: {name!r} (it has: "
                                          f"{', '.join(self._ctrs) or 'none'}) - start it with dh.run({name!r})")
@@ -522,6 +528,7 @@ class DockerHost(Lab):
                 return ip
         raise errors.Conflict(f"no available IPv4 addresses on network {network} ({net})")
 
+    @_serialised
     def run(self, name: str, network: str = "bridge", publish: dict | None = None, ip: str | None = None,
             mac: str | None = None, serve: int | None = None, dns: list | None = None,
             hostname: str | None = None, add_host: dict | None = None,
@@ -539,6 +546,9 @@ class DockerHost(Lab):
         names.netns(name)
         if name in (HOST, INTERNET):
             raise errors.Conflict(f"{name!r} is a name the lab uses for itself; pick another container name")
+        _check_run_args(network, None, ip, mac, serve, dns, hostname, add_host)
+        if aliases is not None and (isinstance(aliases, str) or not isinstance(aliases, (list, tuple))):
+            raise errors.InvalidValue(f"aliases={aliases!r}: give a list of names, e.g. aliases=['db-api']")
         publish, port_ips = self._parse_publish(publish)
         spec = {"network": network, "publish": {str(k): v for k, v in (publish or {}).items()},
                 "ip": ip, "mac": mac, "serve": serve, "dns": list(dns or []), "hostname": hostname,
@@ -570,14 +580,12 @@ class DockerHost(Lab):
                                       "docker: bind: address already in use")
         if ip is not None and (mode != "bridge" or not self._user_net(network)):
             raise errors.InvalidAddress("user specified IP address is supported on user defined networks only")
-        if mac is not None and (not isinstance(mac, str) or not _MAC.match(mac.lower())):
+        if mac is not None and (not isinstance(mac, str) or not _MAC.fullmatch(mac.lower())):
             raise errors.InvalidAddress(f"{mac!r} is not a MAC address like '02:42:ac:11:00:99'")
         for server in spec["dns"]:
             names.address(server)
         for hip in spec["add_host"].values():
             names.address(hip)
-        if hostname is not None:
-            names.netns(hostname)
         cid = secrets.token_hex(32)
         c = {"id": cid, "mode": mode if mode != "bridge" else network, "netns": netns or name,
              "endpoints": {}, "ports": ports, "hostname": hostname or cid[:12], "dns": spec["dns"],
@@ -603,12 +611,14 @@ class DockerHost(Lab):
             if ports:
                 self._apply_rules()
                 for host_port, cport in ports.items():
+                    log = self._log_path(f"proxy.{host_port}")
                     pid = self.spawn(HOST, [sys.executable, "-m", "netteach.programs.docker_proxy",
                                             host_port, c["endpoints"][network]["ip"], str(cport),
-                                            c["port_ips"].get(host_port, "0.0.0.0")])
+                                            c["port_ips"].get(host_port, "0.0.0.0")], log=log)
                     c["proxies"].append(pid)
                     self._save()
-                    self._wait_listening(pid, int(host_port))
+                    self._wait_listening(pid, int(host_port), log=log,
+                                         what=f"docker-proxy for port {host_port}")
             if serve is not None:
                 c["server"] = self.serve(c["netns"], serve, name=name)
                 self._save()
@@ -649,6 +659,9 @@ class DockerHost(Lab):
             return publish, {}
         if isinstance(publish, str):
             publish = [publish]
+        if not isinstance(publish, (list, tuple)):
+            raise errors.InvalidValue(f"publish={publish!r}: give {{8080: 80}} or Docker's ['8080:80'] "
+                                      "(docker run -p 8080:80)")
         ports, ips = {}, {}
         for item in publish:
             m = _PUBLISH.match(str(item))
@@ -661,6 +674,9 @@ class DockerHost(Lab):
         return ports, ips
 
     def _check_publish(self, publish, mode) -> dict:
+        if publish is not None and not isinstance(publish, dict):
+            raise errors.InvalidValue(f"publish={publish!r}: give a dict of host port to container port, "
+                                        "e.g. publish={8080: 80} (docker run -p 8080:80)")
         if not publish:
             return {}
         if mode != "bridge":
@@ -748,6 +764,8 @@ class DockerHost(Lab):
             kernel.route_add(ckns, "0.0.0.0/0", via=gw, dev=ep["ifname"])
             self._log(self._ip(ckns, f"route add default via {gw} dev {ep['ifname']}"))
 
+
+    @_serialised
     def network_connect(self, network: str, container: str, aliases: list | None = None) -> None:
         """``docker network connect [--alias A] NETWORK CONTAINER``: one more interface (eth1, ...)."""
         self._net(network)
@@ -770,6 +788,7 @@ class DockerHost(Lab):
         self._save()
         self._refresh_names(self._peers_of(container) | {container})
 
+    @_serialised
     def network_disconnect(self, network: str, container: str) -> None:
         """``docker network disconnect NETWORK CONTAINER``."""
         self._net(network)
@@ -805,7 +824,7 @@ class DockerHost(Lab):
             if kns in self._st.netns:
                 kernel.netns_delete(kns)
                 self._st.netns.remove(kns)
-                self._log(f"ip netns delete {kns}")
+                self._log(f"ip netns delete {shlex.quote(kns)}")
             self._remove_files(name)
             self._save()
             with contextlib.suppress(FileNotFoundError):
@@ -814,6 +833,7 @@ class DockerHost(Lab):
             self._apply_rules()
         self._refresh_names(peers)
 
+    @_serialised
     def rm(self, name: str) -> None:
         """``docker rm -f NAME``: stop its processes, remove its namespace, free its addresses."""
         self._ctr(name)
@@ -830,14 +850,21 @@ class DockerHost(Lab):
 
     def _kns_of(self, who: str):
         """Kernel namespace of a container, "host" or "internet"."""
+        if not isinstance(who, str):
+            raise errors.InvalidName(f"{who!r}: give a container's name, 'host' or 'internet' as a string")
         if who in (HOST, INTERNET):
             return self.kernel_name(who)
         return self.kernel_name(self._ctr(who)["netns"])
 
     def exec(self, netns: str, command, timeout: float = 10, input: str | None = None):
         """``docker exec CONTAINER COMMAND`` (also ``"host"`` and ``"internet"``)."""
-        if netns in self._ctrs:
+        if isinstance(netns, str) and netns in self._ctrs:
+            from netteach.lab import _exec_args
+
+            _exec_args(command, timeout, input)
             return probe.run(netns, self._kns_of(netns), command, timeout=timeout, input=input)
+        if netns not in (HOST, INTERNET):
+            self._ctr(netns)  # NoSuchContainer, naming the containers there are
         return super().exec(netns, command, timeout=timeout, input=input)
 
     def _addresses(self, who: str) -> list[tuple[str | None, str]]:
@@ -875,12 +902,19 @@ class DockerHost(Lab):
 
     def ping(self, src: str, dst: str, count: int = 1, timeout: float = 1) -> probe.PingResult:
         """``docker exec SRC ping DST``: DST is a container, "host", "internet" or an address."""
-        return probe.ping(src, self._kns_of(src), self._require_target(src, dst), count=count, timeout=timeout)
+        kns = self._kns_of(src)
+        if not isinstance(dst, str):
+            raise errors.InvalidName(f"ping target {dst!r}: a container's name, 'host', 'internet' or an address")
+        target = names.ping_target(self._require_target(src, dst))
+        return probe.ping(src, kns, target, count=names.count(count), timeout=names.seconds(timeout, most=60))
 
     def http_get(self, src: str, dst: str, port: int = 80, timeout: float = 2) -> probe.HttpResult:
         """``curl http://DST:PORT/`` from SRC (a container, "host" or "internet")."""
-        return probe.http_get_many([(src, self._kns_of(src), self._require_target(src, dst), _port(port))],
-                                   timeout)[0]
+        kns = self._kns_of(src)
+        if not isinstance(dst, str):
+            raise errors.InvalidName(f"destination {dst!r}: a container's name, 'host', 'internet' or an address")
+        return probe.http_get_many([(src, kns, self._require_target(src, dst), _port(port))],
+                                   names.seconds(timeout, most=60))[0]
 
     def trace(self, src: str, dst: str, port: int | None = None, proto: str | None = None):
         """One real packet from SRC (a container, "host" or "internet") to DST, hop by hop as the kernel saw it.
@@ -966,6 +1000,31 @@ class DockerHost(Lab):
                 "Gateway": gateway or "", "IPAddress": first.get("IPAddress", ""),
                 "MacAddress": first.get("MacAddress", ""), "Networks": nets},
         }
+
+
+def _check_run_args(network, publish, ip, mac, serve, dns, hostname, add_host):
+    """``dh.run`` arguments, each of the right kind, before anything is recorded or made."""
+    if not isinstance(network, str):
+        raise errors.InvalidName(f"network={network!r}: give one network as a string ('bridge', 'host', "
+                                 "'none', 'container:<name>' or a network's name)")
+    if ip is not None:
+        names.address(ip)
+    if mac is not None and not isinstance(mac, str):
+        raise errors.InvalidAddress(f"mac={mac!r}: give a MAC address as a string like '02:42:ac:11:00:99'")
+    if serve is not None:
+        names.port(serve)
+    if dns is not None and (isinstance(dns, str) or not isinstance(dns, (list, tuple))):
+        raise errors.InvalidValue(f"dns={dns!r}: give a list of addresses, e.g. dns=['198.51.100.1']")
+    for server in dns or []:
+        names.address(server)
+    if hostname is not None:
+        names.hostname(hostname, "hostname")
+    if add_host is not None and not isinstance(add_host, dict):
+        raise errors.InvalidValue(f"add_host={add_host!r}: give a dict of name to address, "
+                                    "e.g. add_host={'db.local': '10.10.0.5'} (docker run --add-host)")
+    for hname, hip in (add_host or {}).items():
+        names.hostname(hname, "add_host name")
+        names.address(hip)
 
 
 class Container(str):

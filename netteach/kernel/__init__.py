@@ -22,7 +22,7 @@ import os
 
 from netteach import errors
 from netteach.kernel import netns as _netns
-from netteach.kernel.procs import (alive, kill, run, run_many, spawn, start_time, sysctl_get,  # noqa: F401
+from netteach.kernel.procs import (alive, kill, marked, run, run_many, spawn, start_time, sysctl_get,  # noqa: F401
                                    sysctl_set, sysctls_set)
 from netteach.kernel.procs import processes_named  # noqa: F401
 from netteach.kernel.sockets import listening, tcp_requests  # noqa: F401
@@ -70,9 +70,12 @@ def netns_add(name: str, alias: str | None = None) -> bool:
     _rtnl._raise_fd_limit()
     spare = _netns.spares.take()
     try:
-        if spare is not None:  # a namespace made ahead of time: only name it
+        if spare is not None:  # a namespace made ahead of time: mark it, then name it
             fd, sock = spare
             try:
+                if alias:  # marked before it has a name: a named namespace is always marked
+                    sock.transact([_fl.setlink(1, alias=alias)])
+                    alias = None
                 _netns.name_spare(name, fd)
             except BaseException:
                 sock.close()
@@ -230,9 +233,25 @@ def route_add(ns, dst: str, via: str | None = None, dev: str | None = None) -> b
                           hint=hint)[0] == 0
 
 
+RT_SCOPE_NOWHERE = 255  # in a delete: "any scope", as `ip route del` sends it
+
+
 def route_delete(ns, dst: str, via: str | None = None, dev: str | None = None) -> bool:
-    req = _fl.route(False, dst, via=via)
-    return _rtnl.transact(ns, f"deleting route {dst}", [req],
+    """``ip route del dst [via G] [dev D]``; False if no such route was there.
+
+    The request says scope "nowhere" (any), as ``ip`` does: with scope
+    universe the kernel matches no on-link route (``dev`` only, scope link)
+    and answers ESRCH, as if it were already gone.
+    """
+    oif = None
+    if dev is not None:
+        link = _get(ns, dev)
+        if link is None:
+            return False  # the interface is gone, and its routes with it
+        oif = link["index"]
+    kind, flags, body = _fl.route(False, dst, via=via, oif=oif)
+    body = body[:6] + bytes([RT_SCOPE_NOWHERE]) + body[7:]  # rtmsg.rtm_scope
+    return _rtnl.transact(ns, f"deleting route {dst}", [(kind, flags, body)],
                           ok=(errno.ESRCH, errno.ENOENT, errno.ENODEV))[0] == 0
 
 
@@ -293,14 +312,29 @@ def write_file(path: str, text: str) -> bool:
                 return False  # a re-run cell
     except FileNotFoundError:
         try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            _make_dirs(os.path.dirname(path))
         except OSError as exc:
             raise errors.PermissionDenied(
                 f"cannot make {os.path.dirname(path)!r}: {exc.strerror} - create /etc/netns once with "
                 "`sudo mkdir -p /etc/netns` (ip netns exec reads a namespace's files from there)") from None
-    with open(path, "w") as f:
+    # 0644 whatever the umask: everyone reads a container's hosts/resolv.conf, only root changes them
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    with open(fd, "w") as f:
+        os.fchmod(fd, 0o644)
         f.write(text)
     return True
+
+
+def _make_dirs(d: str) -> None:
+    """``mkdir -p`` with mode 0755 for each directory it makes, whatever the umask."""
+    if os.path.isdir(d):
+        return
+    _make_dirs(os.path.dirname(d))
+    try:
+        os.mkdir(d, 0o755)
+    except FileExistsError:
+        return
+    os.chmod(d, 0o755)  # mkdir's mode is masked by the umask
 
 
 def remove_path(path: str) -> None:

@@ -79,17 +79,33 @@ def start_time(pid: int) -> int | None:
 
 
 def alive(pid: int, start: int | None) -> bool:
-    """Is this exact process (pid and start time) still running?"""
-    st = start_time(pid)
-    return st is not None and (start is None or st == start)
+    """Is this exact process (pid and start time) still running (not a zombie)?"""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return False
+    return fields[0] not in ("Z", "X") and (start is None or int(fields[19]) == start)
 
 
-def spawn(ns, argv: list[str], log_path: str | None = None) -> dict:
-    """Start ``argv`` inside ``ns`` in the background; returns {pid, start, argv}."""
+MARK_VAR = "NETTEACH_LAB"  # in the environment of every process a lab starts: how cleanup finds them
+
+
+def spawn(ns, argv: list[str], log_path: str | None = None, mark: str | None = None) -> dict:
+    """Start ``argv`` inside ``ns`` in the background; returns {pid, start, argv}.
+
+    ``mark`` (a lab name) goes into the process's environment as
+    ``NETTEACH_LAB=mark``: :func:`marked` finds it, and its children, even if
+    its pid was never recorded (the caller was killed in between).
+    """
+    env = None
+    if mark is not None:
+        env = {k: v for k, v in os.environ.items() if k != MARK_VAR}
+        env[MARK_VAR] = mark
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
     try:
         p = subprocess.Popen(in_ns(ns, argv), stdin=subprocess.DEVNULL, stdout=out,
-                             stderr=subprocess.STDOUT, start_new_session=True)
+                             stderr=subprocess.STDOUT, start_new_session=True, env=env)
     finally:
         if log_path:
             out.close()
@@ -100,14 +116,39 @@ def spawn(ns, argv: list[str], log_path: str | None = None) -> dict:
 _children: dict[int, subprocess.Popen] = {}
 
 
+def marked(mark: str) -> list[tuple[int, int | None]]:
+    """(pid, start time) of every process whose environment says ``NETTEACH_LAB=mark``."""
+    needle = f"{MARK_VAR}={mark}".encode()
+    me = os.getpid()
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue  # gone meanwhile, or a kernel thread
+        if needle in env:
+            out.append((int(entry), start_time(int(entry))))
+    return out
+
+
 def kill(pid: int, start: int | None, grace: float = 1.0) -> bool:
     """Stop exactly this process (and its process group): TERM, then KILL. True if it was running."""
     if not alive(pid, start):
         _reap(pid)
         return False
+    try:
+        leader = os.getpgid(pid) == pid  # spawn() made it a group leader: its children go too
+    except ProcessLookupError:
+        leader = False
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
-            os.killpg(pid, sig)  # spawn() made it a group leader: its children go too
+            if leader:
+                os.killpg(pid, sig)
+            else:
+                os.kill(pid, sig)
         except ProcessLookupError:
             break
         except PermissionError:

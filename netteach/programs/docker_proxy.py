@@ -32,7 +32,12 @@ async def serve(host_port: int, ip: str, port: int, listen: str = "0.0.0.0"):
             return
         await asyncio.gather(_pipe(r1, w2), _pipe(r2, w1))
 
-    server = await asyncio.start_server(handle, listen, host_port, reuse_address=True)
+    try:
+        server = await asyncio.start_server(handle, listen, host_port, reuse_address=True)
+    except OSError as exc:  # say why, on stderr: the lab shows it
+        print(f"cannot listen on port {host_port}: {exc.strerror}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    print(f"listening on port {host_port}", file=sys.stderr, flush=True)  # the lab waits for this line
     async with server:
         await server.serve_forever()
 
