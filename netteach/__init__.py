@@ -41,6 +41,7 @@ _LAZY = {
     "cleanup": ("netteach.ownership", "cleanup"),
     "doctor": ("netteach.doctor", "doctor"),
     "inspect": ("netteach.inspection", "inspect_machine"),
+    "docker_host": ("netteach.docker.real", "docker_host"),
     "Snapshot": ("netteach.snapshot", "Snapshot"),
     "check": ("netteach.check", None),  # the submodule itself: nt.check.<name>(lab)
 }

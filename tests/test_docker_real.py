@@ -151,3 +151,118 @@ def test_socket_without_permission(real_docker):
         msg = f.read()
     os.waitpid(pid, 0)
     assert msg.startswith("PermissionDenied") and "'docker' group" in msg, msg
+
+
+# ---- nt.docker_host(): the real host with DockerHost's verbs, read-only -------------------------
+
+def _addresses(scene, name) -> list[tuple[str, str]]:
+    nets = scene.client.containers.get(name).attrs["NetworkSettings"]["Networks"]
+    return [(n, e["IPAddress"]) for n, e in sorted(nets.items()) if e.get("IPAddress")]
+
+
+def _oracle_target(scene, src, dst):
+    mine = _addresses(scene, src)
+    if dst == "host":
+        nets = scene.client.containers.get(src).attrs["NetworkSettings"]["Networks"]
+        return next((nets[n]["Gateway"] for n, _ in mine if nets[n].get("Gateway")), None)
+    theirs = _addresses(scene, dst)
+    shared = [a for n, a in theirs if n in {m for m, _ in mine}]
+    return (shared or [a for _, a in theirs] or [None])[0]
+
+
+def test_reachability_equals_what_the_containers_really_reach(docker_env):
+    """Every cell of the matrix, probed again with `docker exec` (busybox ping and wget inside)."""
+    real = nt.docker_host()
+    r = real.reachability()
+    assert sorted(r.sources) == sorted(SCENE)
+    assert sorted(r.services) == ["host:8080", "web:80"]
+    for src in SCENE:
+        for dst in SCENE:
+            if src == dst:
+                continue
+            addr = _oracle_target(docker_env, src, dst)
+            really = bool(addr) and docker_env.exec(src, ["ping", "-c", "1", "-W", "1", addr])[0] == 0
+            assert r.can_ping(src, dst) == really, f"ping {src} -> {dst} ({addr})"
+        for service in r.services:
+            dst, port = service.split(":")
+            addr = _oracle_target(docker_env, src, dst)
+            # (busybox 1.35's wget -T crashes: timeout(1) bounds it instead)
+            really = bool(addr) and docker_env.exec(src, ["timeout", "3", "wget", "-q", "-O", "-",
+                                                          f"http://{addr}:{port}/"])[0] == 0
+            assert r.can_get(src, service) == really, f"http {src} -> {service} ({addr})"
+    # what Docker promises, for the record: networks isolated, published port open to all with an address
+    assert r.can_ping("both", "db") and r.can_ping("both", "web") and not r.can_ping("web", "db")
+    assert r.can_get("db", "host:8080") and not r.can_get("nada", "host:8080")
+
+
+def test_trace_follows_a_packet_through_dockers_real_rules(docker_env):
+    real = nt.docker_host()
+    t = real.trace("db", "web", 80)  # backend -> bridge: Docker's isolation drops it
+    assert not t.delivered
+    assert "DOCKER-ISOLATION-STAGE-2" in t.verdict and t.hops[-1].namespace == "host"
+    t = real.trace("both", "web", 80)  # same bridge: delivered to web's namespace
+    assert t.delivered and t.hops[-1].namespace == "web"
+    t = real.trace("db", "host", 8080)  # the published port, at the gateway: docker-proxy takes it
+    assert t.delivered and "docker-proxy" in t.verdict
+
+
+def _view(scene, real) -> dict:
+    """Everything of Docker's that netteach must not change: links, addresses and routes of the host and
+    every container, the host's ruleset (counters aside), `docker ps`, `docker network ls`."""
+    import re
+
+    spaces = {"host": real.engine.host_netns() or "/proc/self/ns/net"}
+    for c in scene.client.containers.list():
+        spaces[c.name] = f"/proc/{c.attrs['State']['Pid']}/ns/net"
+    out = {}
+    for name, kns in spaces.items():
+        for what in ("link", "addr", "route"):
+            out[f"{name} {what}"] = sorted(json.dumps({k: v for k, v in e.items() if k not in ("operstate",)},
+                                                      sort_keys=True) for e in ipj(kns, what))
+    nft = subprocess.run(["nsenter", f"--net={spaces['host']}", "nft", "list", "ruleset"], capture_output=True,
+                         text=True, check=True).stdout
+    out["ruleset"] = re.sub(r"counter packets \d+ bytes \d+", "counter", nft)
+    out["docker ps"] = sorted((c.name, c.id, c.status, json.dumps(c.ports, sort_keys=True))
+                              for c in scene.client.containers.list(all=True))
+    out["docker network ls"] = sorted((n.name, n.id) for n in scene.client.networks.list())
+    return out
+
+
+def test_docker_host_changes_nothing_of_dockers(docker_env):
+    real = nt.docker_host()
+    before = _view(docker_env, real)
+    real.ps(), real.networks(), real.inspect("both"), real.snapshot(), real.draw()
+    real.reachability()
+    real.trace("db", "host", 8080)
+    nt.inspect(processes=False)
+    after = _view(docker_env, real)
+    for key in before:
+        assert after[key] == before[key], f"{key} changed"
+
+
+def test_docker_host_verbs_read_the_real_daemon(docker_env):
+    real = nt.docker_host()
+    ps = str(real.ps())
+    for name in SCENE:
+        assert name in ps
+    assert "0.0.0.0:8080->80/tcp" in ps
+    backend = docker_env.client.networks.get("backend")
+    assert backend.id[:12] in str(real.networks()) and "br-" + backend.id[:12] in str(real.networks())
+    info = real.inspect("both")
+    sdk = docker_env.client.containers.get("both").attrs["NetworkSettings"]["Networks"]
+    for net in ("bridge", "backend"):  # addresses read back from the kernel agree with Docker's
+        assert info["NetworkSettings"]["Networks"][net]["IPAddress"] == sdk[net]["IPAddress"]
+        assert info["NetworkSettings"]["Networks"][net]["Interface"] in ("eth0", "eth1")
+    # Docker's rule for several networks: the default route goes via the network whose name sorts first
+    assert info["NetworkSettings"]["Gateway"] == sdk["backend"]["Gateway"]
+    with pytest.raises(nt.NoSuchContainer, match="ghost"):
+        real.inspect("ghost")
+    snap = real.snapshot()
+    assert {n.name for n in snap.namespaces} == {"host", *SCENE}
+    assert snap.namespace("web").note.startswith("container ")
+
+
+def test_docker_host_without_a_daemon_says_how_to_get_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/docker.sock")
+    with pytest.raises(nt.DockerNotFound, match="apt-get install docker.io"):
+        nt.docker_host()

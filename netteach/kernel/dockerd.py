@@ -43,7 +43,7 @@ from netteach import errors
 
 DOCKERD = ("/usr/sbin/dockerd", "/usr/bin/dockerd")
 BUSYBOX = "/bin/busybox"
-APPLETS = ("sh", "ping", "wget", "nc", "httpd", "sleep", "ip", "cat", "ls", "hostname", "nslookup", "true")
+APPLETS = ("sh", "ping", "wget", "nc", "httpd", "sleep", "ip", "cat", "ls", "hostname", "nslookup", "true", "timeout")
 
 # $1 = work directory, $2 = dockerd, then dockerd's own arguments
 SCRIPT = r"""
