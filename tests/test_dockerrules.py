@@ -139,3 +139,53 @@ def test_pure_and_deterministic():
     smaller = rules([DOCKER0], [])
     assert "br-0123456789ab" not in smaller and "8080" not in smaller
     assert set(smaller.splitlines()) < set(first.splitlines())
+
+
+# ---- options of notebook 07 (docker_facts_ch4_7.md), pure: no root needed ----------------------
+
+QUIET = Net("br-quiet000000", "172.19.0.0/16", icc=False)
+VAULT = Net("br-vault000000", "172.20.0.0/16", internal=True)
+
+
+def _rules(script, chain):
+    return [line.split(f" {chain} ", 1)[1] for line in script.splitlines()
+            if line.startswith("add rule") and line.split()[4] == chain]
+
+
+def test_icc_off_drops_inside_the_bridge_last():
+    fwd = _rules(rules([DOCKER0, QUIET], []), "FORWARD")
+    assert 'iifname "br-quiet000000" oifname "br-quiet000000" counter accept' not in fwd
+    assert fwd[-1] == 'iifname "br-quiet000000" oifname "br-quiet000000" counter drop'
+    assert 'iifname "br-quiet000000" oifname != "br-quiet000000" counter accept' in fwd  # egress stays
+
+
+def test_internal_network_has_no_way_out():
+    script = rules([DOCKER0, VAULT], [])
+    stage1 = _rules(script, "DOCKER-ISOLATION-STAGE-1")
+    assert stage1[:2] == ['ip saddr != 172.20.0.0/16 oifname "br-vault000000" counter drop',
+                          'ip daddr != 172.20.0.0/16 iifname "br-vault000000" counter drop']
+    fwd = _rules(script, "FORWARD")
+    assert 'iifname "br-vault000000" oifname "br-vault000000" counter accept' in fwd
+    assert not [r for r in fwd if "br-vault000000" in r and ("ct state" in r or "jump DOCKER" in r)]
+    assert not [r for r in _rules(script, "POSTROUTING") if "172.20.0.0/16" in r]
+
+
+def test_publish_on_one_host_address():
+    script = rules([DOCKER0], [Port(8081, "172.17.0.3", 80, "docker0", "127.0.0.1")])
+    assert added(script)[("nat", "DOCKER")][-1].replace("dnat", "counter dnat") == ('ip daddr 127.0.0.1 iifname != "docker0" tcp dport 8081 '
+                                            'counter dnat to 172.17.0.3:80')
+
+
+def test_masquerade_can_be_switched_off():
+    script = rules([Net("br-x", "10.9.0.0/24", masquerade=False)], [])
+    assert not [r for r in _rules(script, "POSTROUTING") if "masquerade" in r]
+
+
+def test_dns_rules_redirect_both_protocols():
+    from netteach.docker.rules import dns_rules
+
+    script = dns_rules(40001, 40002)
+    assert _rules(script, "DOCKER_OUTPUT") == [
+        "ip daddr 127.0.0.11 tcp dport 53 counter dnat to 127.0.0.11:40002",
+        "ip daddr 127.0.0.11 udp dport 53 counter dnat to 127.0.0.11:40001"]
+    assert _rules(script, "OUTPUT") == ["ip daddr 127.0.0.11 counter jump DOCKER_OUTPUT"]

@@ -37,3 +37,5 @@ from netteach.check.ch02 import *  # noqa: E402,F401,F403
 from netteach.check.ch03 import *  # noqa: E402,F401,F403
 from netteach.check.ch04 import *  # noqa: E402,F401,F403
 from netteach.check.ch05 import *  # noqa: E402,F401,F403
+from netteach.check.ch06 import *  # noqa: E402,F401,F403
+from netteach.check.ch07 import *  # noqa: E402,F401,F403

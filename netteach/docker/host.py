@@ -39,7 +39,6 @@ Introduced in notebooks/03_configuration.ipynb.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import os
 import re
@@ -148,17 +147,20 @@ class DockerHost(Lab):
         if pid and any(p["pid"] == pid for p in self._st.procs):
             return
         d = self.own_path(f"/run/netteach/{self.name}.dns")
-        os.makedirs(d, exist_ok=True)
         path = os.path.join(d, f"{INTERNET}.json")
         server = INTERNET_SERVER.split("/")[0]
-        with open(path, "w") as f:
-            json.dump({"names": {"server.example": [server]}, "ptr": {server: "server.example"},
-                       "upstreams": []}, f)
+        kernel.write_file(path, json.dumps({"names": {"server.example": [server]},
+                                            "ptr": {server: "server.example"}, "upstreams": []}))
         pid = self.spawn(INTERNET, [sys.executable, "-m", "netteach.programs.dns_server", path, "53", "53",
                                     "--listen", UPLINK[1].split("/")[0], "--authoritative"])
         self._d["upstream_dns"] = pid
         self._save()
         self._wait_listening(pid, 53)
+
+    def internet_dns(self) -> int:
+        """Start the internet's DNS server (the host's upstream) again, e.g. after ``dh.kill(dh.upstream_dns)``."""
+        self._internet_dns()
+        return self.upstream_dns
 
     @property
     def upstream_dns(self) -> int | None:
@@ -251,18 +253,9 @@ class DockerHost(Lab):
         import json
 
         d = self.own_path(f"/run/netteach/{self.name}.dns")
-        os.makedirs(d, exist_ok=True)
         path = os.path.join(d, f"{cname}.json")
-        text = json.dumps(self._dns_view(cname), sort_keys=True)
-        try:
-            with open(path) as f:
-                same = f.read() == text
-        except FileNotFoundError:
-            same = False
-        if not same:  # written whole, then renamed: the resolver never reads half a file
-            with open(path + ".tmp", "w") as f:
-                f.write(text)
-            os.replace(path + ".tmp", path)
+        # the resolver re-reads it when it changes (and keeps its last good copy if it catches it half-written)
+        kernel.write_file(path, json.dumps(self._dns_view(cname), sort_keys=True))
         c = self._ctrs[cname]
         r = c.get("resolver")
         if r and any(p["pid"] == r["pid"] for p in self._st.procs):
@@ -827,8 +820,7 @@ class DockerHost(Lab):
                 self._log(f"ip netns delete {shlex.quote(kns)}")
             self._remove_files(name)
             self._save()
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(f"/run/netteach/{self.name}.dns/{name}.json")
+            kernel.remove_path(f"/run/netteach/{self.name}.dns/{name}.json")
         if c["ports"]:
             self._apply_rules()
         self._refresh_names(peers)
@@ -930,19 +922,28 @@ class DockerHost(Lab):
         return trace.run(self, src, dst, port=port, proto=proto, src_label=label,
                          addr=self._require_target(src, dst))
 
-    def reachability(self, timeout: float = 1) -> "Reachability":
-        """Who can reach whom: ping between every pair, and HTTP to every served or published port."""
+    def reachability(self, timeout: float = 1, among: list | None = None) -> "Reachability":
+        """Who can reach whom: ping between every pair, and HTTP to every served or published port.
+
+        ``among=["web", "db", "internet"]`` limits the matrix to those (published ports count
+        when ``"host"`` is among them).
+        """
         who = list(self._ctrs) + [HOST, INTERNET]
+        if among is not None:
+            for name in among:
+                if name not in who:
+                    self._ctr(name)  # raises NoSuchContainer, listing what there is
+            who = [w for w in who if w in among]
         from concurrent.futures import ThreadPoolExecutor
 
         pings = [(s, d) for s in who for d in who if s != d and self._target(s, d) is not None]
         no_address = {(s, d): False for s in who for d in who if s != d and self._target(s, d) is None}
         services = []  # (column label, dst, port)
         for cname, c in self._ctrs.items():
-            if c["spec"]["serve"] and self._addresses(cname):
+            if c["spec"]["serve"] and self._addresses(cname) and cname in who:
                 services.append((f"{cname}:{c['spec']['serve']}", cname, c["spec"]["serve"]))
         for cname, c in self._ctrs.items():
-            for hp in c["ports"]:
+            for hp in (c["ports"] if HOST in who else []):
                 services.append((f"host:{hp}", HOST, int(hp)))
         http_jobs = [(s, label, dst, port) for s in who for label, dst, port in services]
         with ThreadPoolExecutor(1) as pool:  # pings (processes) and TCP (sockets) at the same time
