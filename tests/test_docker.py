@@ -645,3 +645,27 @@ def test_network_connect_moves_the_default_route_as_dockerd_does(dh):
     dh.network_connect("backend", "www")  # a published container keeps answering the internet
     assert default_gw(dh.kernel_name("www")) == "172.18.0.1"
     assert dh.http_get("internet", "host", 8081)
+
+
+def test_network_mtu_option_sets_the_bridge_and_both_veth_ends(dh):
+    """`docker network create -o com.docker.network.driver.mtu=1400` (there is no `docker run --mtu`):
+    the kernel holds 1400 on the bridge and both ends of the container's veth, and a DF packet
+    bigger than that is refused while one that fits passes."""
+    bridge = dh.network_create("narrow", options={"com.docker.network.driver.mtu": 1400})
+    dh.run("n1", network="narrow")
+    n1, host = dh.kernel_name("n1"), dh.kernel_name("host")
+    eth0 = links(n1)["eth0"]
+    assert eth0["mtu"] == 1400
+    assert links(host)[bridge]["mtu"] == 1400
+    ep = dh.inspect("n1")["NetworkSettings"]["Networks"]["narrow"]
+    assert links(host)[ep["EndpointID"]]["mtu"] == 1400
+    gw = ep["Gateway"]
+    assert dh.exec("n1", f"ping -c1 -W1 -M do -s 1372 {gw}").ok
+    big = dh.exec("n1", f"ping -c1 -W1 -M do -s 1472 {gw}")
+    assert not big.ok and "mtu=1400" in big.stderr + big.stdout
+    dh.run("plain")
+    assert links(dh.kernel_name("plain"))["eth0"]["mtu"] == 1500  # other networks keep 1500
+    for bad in ("abc", "12", 70000):
+        with pytest.raises(nt.InvalidValue, match="MTU"):
+            dh.network_create(f"bad{bad}", options={"com.docker.network.driver.mtu": bad})
+    assert "bad12" not in dh._nets

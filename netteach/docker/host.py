@@ -61,7 +61,8 @@ _PUBLISH = re.compile(r"^(?:(?P<ip>\d+\.\d+\.\d+\.\d+):)?(?P<host>\d+):(?P<ctr>\
 DNS_ADDRESS = "127.0.0.11"  # Docker's embedded DNS server, as containers on user networks see it
 # docker network create -o KEY=VALUE that netteach understands
 NET_OPTIONS = ("com.docker.network.bridge.enable_icc", "com.docker.network.bridge.enable_ip_masquerade",
-               "com.docker.network.bridge.name")
+               "com.docker.network.bridge.name", "com.docker.network.driver.mtu")
+MTU_OPTION = "com.docker.network.driver.mtu"
 
 HOSTS_HEAD = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
               "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
@@ -379,7 +380,8 @@ class DockerHost(Lab):
         or ``com.docker.network.bridge.name``). ``options`` as Docker spells them:
         ``{"com.docker.network.bridge.enable_icc": "false"}`` drops traffic between
         the network's containers; ``enable_ip_masquerade: "false"`` leaves out the
-        masquerade. ``internal=True`` (``--internal``): no way in or out but the
+        masquerade; ``com.docker.network.driver.mtu: "1400"`` gives the bridge and both ends of
+        each container's veth that MTU. ``internal=True`` (``--internal``): no way in or out but the
         bridge itself, ``-p`` ignored.
         """
         self._alive()
@@ -388,6 +390,12 @@ class DockerHost(Lab):
             if key not in NET_OPTIONS:
                 raise errors.InvalidName(f"network option {key!r} is not one netteach knows; it knows: "
                                          + ", ".join(NET_OPTIONS))
+            if key == MTU_OPTION:  # -o com.docker.network.driver.mtu=1400: both ends of every veth
+                if not str(value).isdigit() or not 68 <= int(value) <= 65535:
+                    raise errors.InvalidValue(f"network option {key}={value!r}: an MTU is a number of bytes "
+                                              "from 68 to 65535, e.g. '1400'")
+                opts[key] = str(int(value))
+                continue
             if key != "com.docker.network.bridge.name" and str(value).lower() not in ("true", "false"):
                 raise errors.InvalidName(f"network option {key}={value!r}: use 'true' or 'false'")
             opts[key] = str(value).lower() if key != "com.docker.network.bridge.name" else str(value)
@@ -435,6 +443,8 @@ class DockerHost(Lab):
         self._save()
         try:
             self.add_bridge(bridge)
+            if opts.get(MTU_OPTION):
+                self.set_mtu(HOST, bridge, int(opts[MTU_OPTION]))
             self.add_addr(HOST, bridge, f"{gw}/{net.prefixlen}")
             self.set_up(HOST, bridge)
             self._apply_rules()
@@ -704,8 +714,13 @@ class DockerHost(Lab):
         # one request makes the pair, enslaved and up, with eth<N> already inside (as dockerd does)
         kernel.veth_add(host, veth, ifname, peer_ns=ckns, up=True, master=n["bridge"],
                         peer_mac=mac)
+        mtu = n.get("options", {}).get(MTU_OPTION)
+        if mtu:  # the network's MTU on both ends, as libnetwork's bridge driver makes the pair
+            kernel.link_set(host, veth, mtu=int(mtu))
+            kernel.link_set(ckns, ifname, mtu=int(mtu))
         kernel.configure(ckns, ifname, f"{addr}/{prefix}", gateway=n["gateway"] if default_route else None)
-        self._log(self._ip(host, f"link add {veth} type veth peer name {ifname} netns {ckns}"))
+        self._log(self._ip(host, f"link add {veth} type veth peer name {ifname} netns {ckns}"
+                           + (f" mtu {mtu}" if mtu else "")))
         self._log(self._ip(host, f"link set {veth} master {n['bridge']} up"))
         self._log(self._ip(ckns, f"link set {ifname} address {mac} up"))
         self._log(self._ip(ckns, f"addr add {addr}/{prefix} dev {ifname}"))
