@@ -25,6 +25,12 @@ if command -v "$PY" >/dev/null 2>&1 && ! "$PY" -c 'import venv, ensurepip' >/dev
 fi
 # the reference CNI plugins (notebook 01 runs one by hand); optional: skipped where not packaged
 dpkg -s containernetworking-plugins >/dev/null 2>&1 || missing="$missing containernetworking-plugins"
+# Chinese headings in the pictures (and in a browser on this machine)
+dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing="$missing fonts-noto-cjk"
+# the browser test (tests/test_browser.py) drives Debian's Chromium through its chromedriver
+if [ "$mode" = test ]; then
+  for p in chromium chromium-driver; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+fi
 if [ -n "$missing" ]; then
   echo "installing Debian packages:$missing"
   export DEBIAN_FRONTEND=noninteractive

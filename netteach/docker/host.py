@@ -951,6 +951,8 @@ class DockerHost(Lab):
             who = [w for w in who if w in among]
         from concurrent.futures import ThreadPoolExecutor
 
+        from netteach.progress import Progress
+
         pings = [(s, d) for s in who for d in who if s != d and self._target(s, d) is not None]
         no_address = {(s, d): False for s in who for d in who if s != d and self._target(s, d) is None}
         services = []  # (column label, dst, port)
@@ -961,12 +963,16 @@ class DockerHost(Lab):
             for hp in (c["ports"] if HOST in who else []):
                 services.append((f"host:{hp}", HOST, int(hp)))
         http_jobs = [(s, label, dst, port) for s in who for label, dst, port in services]
-        with ThreadPoolExecutor(1) as pool:  # pings (processes) and TCP (sockets) at the same time
+        # a bar in a notebook when it takes a while (tens of containers), nothing in a script
+        with ThreadPoolExecutor(1) as pool, Progress(len(pings) + len(http_jobs), "reachability") as bar:
+            # pings (processes) and TCP (sockets) at the same time
             pinging = pool.submit(probe.ping_many, [(s, self._kns_of(s), self._target(s, d)) for s, d in pings],
                                   timeout=timeout)
             http_res = probe.http_get_many([(s, self._kns_of(s), self._target(s, dst), port)
                                             for s, _, dst, port in http_jobs], timeout=timeout + 1)
+            bar.advance(len(http_jobs))
             ping_res = pinging.result()
+            bar.advance(len(pings))
         return Reachability(
             sources=who,
             ping={**no_address, **{(s, d): bool(r) for (s, d), r in zip(pings, ping_res)}},
