@@ -264,7 +264,9 @@ class ReachabilityExplorer:
 
             src = w.Dropdown(options=self.choices["sources"], value=self.src, description="from")
             dst = w.Dropdown(options=self.choices["destinations"], value=self.dst, description="to")
-            port = w.Dropdown(options=self.choices["ports"], value=self.port, description="what")
+            # a Dropdown's None means "nothing chosen": ping gets a value of its own
+            port = w.Dropdown(options=[(label, "ping" if p is None else p) for label, p in self.choices["ports"]],
+                              value="ping" if self.port is None else self.port, description="what")
             go = w.Button(description="probe", button_style="primary", icon="search")
             text = w.HTML()
             image = w.Image(format="png", layout=w.Layout(max_width="100%"))
@@ -272,7 +274,7 @@ class ReachabilityExplorer:
             def on_click(_):
                 go.disabled = True
                 try:
-                    self.probe(src.value, dst.value, port.value)
+                    self.probe(src.value, dst.value, None if port.value == "ping" else port.value)
                 finally:
                     go.disabled = False
 
@@ -285,12 +287,12 @@ class ReachabilityExplorer:
     def _refresh(self):
         if self._ui is None:
             return
+        png = self.picture()  # first: the answer shows once its picture is ready
+        if png is not None:
+            self._ui["image"].value = png
         color = "#b42318" if self.error or (self.last and not self.last.ok) else "#1a7f37"
         self._ui["text"].value = (f"<pre style='color:{color if self.last or self.error else 'inherit'}'>"
                                   f"{html.escape(self.status())}</pre>")
-        png = self.picture()
-        if png is not None:
-            self._ui["image"].value = png
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget()._repr_mimebundle_(**kwargs)
@@ -387,24 +389,28 @@ class TraceExplorer:
             prev = w.Button(description="previous hop", icon="step-backward")
             nxt = w.Button(description="next hop", button_style="primary", icon="step-forward")
             text = w.HTML()
+            current = w.HTML()
             image = w.Image(format="png", layout=w.Layout(max_width="100%"))
             prev.on_click(lambda _: self.previous())
             nxt.on_click(lambda _: self.next())
-            self._ui = {"prev": prev, "next": nxt, "text": text, "image": image,
+            self._ui = {"prev": prev, "next": nxt, "text": text, "current": current, "image": image,
                         "box": w.VBox([w.HTML(f"<b>trace {html.escape(self.trace.what)}</b>"), text,
-                                       w.HBox([prev, nxt]), image])}
+                                       w.HBox([prev, nxt]), current, image])}
             self._refresh()
         return self._ui["box"]
 
     def _refresh(self):
         if self._ui is None:
             return
+        png = self.picture()  # first: the text changes only once the picture is ready
+        if png is not None:
+            self._ui["image"].value = png
+        hop = self.trace.hops[self.position]
+        self._ui["current"].value = (f"<b>hop {self.position + 1}/{len(self.trace.hops)} · {html.escape(hop.namespace)}"
+                                     f" · {html.escape(hop.kind)}</b>: <code>{html.escape(hop.detail)}</code>")
         self._ui["text"].value = f"<pre>{html.escape(self.status())}</pre>"
         self._ui["prev"].disabled = self.position == 0
         self._ui["next"].disabled = self.position >= len(self.trace.hops) - 1
-        png = self.picture()
-        if png is not None:
-            self._ui["image"].value = png
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget()._repr_mimebundle_(**kwargs)

@@ -46,7 +46,7 @@ def test_clicking_probe_redraws_and_reports(dh):
     box = x.widget()
     ui = x._ui
     before = ui["image"].value
-    assert before[:4] == b"\x89PNG" and "press probe" in ui["text"].value
+    assert before[:4] == b"\x89PNG" and "press probe" in ui["text"].value and ui["port"].label == "ping"
     ui["src"].value, ui["dst"].value, ui["port"].value = "internet", "host", 8080
     ui["go"].click()  # what a student's click does
     assert x.last is not None and x.last.ok, x.status()
@@ -86,6 +86,7 @@ def test_trace_explorer_steps_hop_by_hop(dh):
     for i in range(1, len(t.hops)):
         ui["next"].click()
         assert x.position == i and f"→ {i + 1}/" in ui["text"].value
+        assert html.escape(t.hops[i].detail) in ui["current"].value  # the hop's rule, shown on its own
         assert set(hop_nodes(t, i)) <= set(t.path) and f"netns:{t.hops[i].namespace}" in hop_nodes(t, i)
         seen.append(ui["image"].value)
     assert ui["next"].disabled and html.escape(t.verdict) in ui["text"].value
