@@ -207,6 +207,12 @@ class Kernel:
             raw = await self.ws.read_message()
             if raw is None:
                 raise RuntimeError(f"{self.student}'s kernel connection closed:\n{self.hub.logtail()}")
+            if isinstance(raw, bytes):   # a message with binary buffers (widgets): offsets, JSON, buffers
+                import struct
+
+                n = struct.unpack("!I", raw[:4])[0]
+                offsets = struct.unpack(f"!{n}I", raw[4:4 + 4 * n])
+                raw = raw[offsets[0]:offsets[1] if n > 1 else None]
             msg = json.loads(raw)
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
