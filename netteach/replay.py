@@ -12,8 +12,10 @@ Two halves:
 - **replay**: an IPython extension (``%load_ext netteach.replay``; Binder loads it
   for every kernel). Nothing changes while labs can be built. Once a cell fails
   because this machine cannot build labs (``UserNamespacesUnavailable``: not
-  root, and no user namespaces for a rootless lab), that cell - and each later cell that fails only because the
-  lab above could not be built (a ``NameError``) - says so in a box, then shows
+  root, and no user namespaces for a rootless lab), that cell - and each later
+  cell that fails because the lab above could not be built (a ``NameError``) or
+  because this unprivileged process may not do it (a ``PermissionError``) - says
+  so in a box, then shows
   what the same cell showed on the recording's kernel, labelled with that
   kernel and date. A cell with no recording (changed, or new) says that
   instead. Cells that do not need a lab run live as usual.
@@ -164,7 +166,7 @@ def load_ipython_extension(ip) -> None:
     def custom_tb(self, etype, value, tb, tb_offset=None):
         if isinstance(value, cannot_build):
             replayer.reason = str(value)
-        elif replayer.reason is None:           # a NameError while labs can be built: a real mistake
+        elif replayer.reason is None:           # while labs can be built, these are real mistakes
             return plain_traceback((etype, value, tb), tb_offset=tb_offset)
         replayer.show(current["source"])
         current["replayed"] = True
@@ -176,7 +178,9 @@ def load_ipython_extension(ip) -> None:
 
     ip.events.register("pre_run_cell", pre_run_cell)
     ip.events.register("post_run_cell", post_run_cell)
-    ip.custom_exceptions = (cannot_build, NameError)
+    # NameError: a name the lab above would have made; PermissionError: something else this
+    # unprivileged process may not read or do (nft, /run/netteach) - once labs are known not to work
+    ip.custom_exceptions = (cannot_build, NameError, PermissionError)
     ip.CustomTB = custom_tb.__get__(ip)
 
 
