@@ -124,18 +124,19 @@ class _Side:
 
     def __init__(self, snap, container: str, ip_forward=None):
         self.snap = snap
+        self.host = host_of(snap)
         self.ns = snap.namespace(container)
         self.ip_forward = ip_forward
         self.eth = self.host_end = self.bridge = self.uplink = None
         if self.ns is not None:
             cands = [i for i in self.ns.interfaces if i.kind != "loopback"]
-            cands.sort(key=lambda i: (not (i.peer and i.peer[0] == "host"), i.ifname != "eth0"))
+            cands.sort(key=lambda i: (not (i.peer and i.peer[0] == self.host), i.ifname != "eth0"))
             self.eth = cands[0] if cands else None
         if self.eth is not None and self.eth.peer:
             self.host_end = snap.interface(*self.eth.peer)
         if self.host_end is not None and self.host_end.master:
             self.bridge = snap.interface(self.host_end.netns, self.host_end.master)
-        host = snap.namespace("host")
+        host = snap.namespace(self.host)
         if host is not None:
             self.uplink = next((i for i in host.interfaces if i.peer and i.peer[0] == INTERNET), None)
         self.local = {a.split("/")[0] for i in (host.interfaces if host else []) for a in i.addresses}
@@ -163,23 +164,34 @@ class _Side:
         return INTERNET_FALLBACK
 
     def published(self) -> set:
-        """(host port, container port) of every tcp DNAT rule of the host to this container."""
-        host = self.snap.namespace("host")
-        return {(p["port"], p["to_port"]) for p in firewall.published(host.ruleset if host else [])
-                if p["to"] == self.ip and p["proto"] == "tcp"}
+        """(host port, container port) of every tcp DNAT rule of the host to this container (and, on a
+        real Docker host, every port its daemon publishes for it: iptables-nft's DNAT hides its target
+        from ``nft -j``)."""
+        host = self.snap.namespace(self.host)
+        out = {(p["port"], p["to_port"]) for p in firewall.published(host.ruleset if host else [])
+               if p["to"] == self.ip and p["proto"] == "tcp"}
+        m = getattr(self.snap, "docker", None)
+        c = m.container(self.ns.name) if m is not None and self.ns is not None else None
+        return out | {(p.host_port, p.container_port) for p in (c.ports if c else []) if p.proto == "tcp"}
 
     def neighbour(self) -> str | None:
         """Another namespace plugged into the same bridge (the first by name), or None."""
         if self.bridge is None:
             return None
         for ns in sorted(self.snap.namespaces, key=lambda n: n.name):
-            if ns is self.ns or ns.name == "host":
+            if ns is self.ns or ns.name == self.host:
                 continue
             for i in ns.interfaces:
                 end = self.snap.interface(*i.peer) if i.peer else None
                 if end is not None and end.netns == self.bridge.netns and end.master == self.bridge.ifname:
                     return ns.name
         return None
+
+
+def host_of(snap) -> str:
+    """The label of the Docker host's namespace: ``"host"`` in a lab (and ``nt.docker_host()``), the
+    machine's ``"root"`` in ``nt.inspect()`` of a machine running dockerd."""
+    return getattr(snap, "docker_host", None) or "host"
 
 
 def _fact(value, key=None):
@@ -248,7 +260,7 @@ def compare(snap_a, ns_a: str, snap_b, ns_b: str, *, labels: tuple = ("a", "b"),
     """
     fwd = []
     for snap, given in zip((snap_a, snap_b), ip_forward):
-        host = snap.namespace("host")
+        host = snap.namespace(host_of(snap))
         fwd.append(given if given is not None else (host.sysctls.get("net.ipv4.ip_forward") if host else None))
     a, b = _Side(snap_a, ns_a, fwd[0]), _Side(snap_b, ns_b, fwd[1])
     rows = []
@@ -316,7 +328,7 @@ def compare_labs(lab_a, ns_a: str, lab_b, ns_b: str, labels: tuple | None = None
     for lab in (lab_a, lab_b):
         snap = lab.snapshot()
         snaps.append(snap)
-        host = snap.namespace("host")
+        host = snap.namespace(host_of(snap))
         fwd.append(host.sysctls.get("net.ipv4.ip_forward") if host else None)
     labels = labels or (f"{lab_a.name}: {ns_a}", f"{lab_b.name}: {ns_b}")
     c = compare(snaps[0], ns_a, snaps[1], ns_b, labels=labels, ip_forward=tuple(fwd))

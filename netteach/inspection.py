@@ -157,7 +157,10 @@ def _add_firewall(snap: Snapshot, spaces) -> None:
 
 def read_lab(lab) -> Snapshot:
     """The snapshot of one lab: its namespaces under their lab-level names."""
-    return read([(n, lab.kernel_name(n)) for n in lab.namespaces], lab=lab.name, notes=lab._notes())
+    snap = read([(n, lab.kernel_name(n)) for n in lab.namespaces], lab=lab.name, notes=lab._notes())
+    if hasattr(lab, "model"):  # a DockerHost: Docker's names on the picture, as for a real dockerd
+        snap.docker, snap.docker_host = lab.model(), "host"
+    return snap
 
 
 def inspect_machine(processes: bool = True, docker: bool | str = True) -> Snapshot:

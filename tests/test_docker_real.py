@@ -5,12 +5,14 @@ never touched. The scene: web (-p 8080:80), db (network backend), both (bridge +
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import threading
 
 import pytest
 
 import netteach as nt
+from netteach.compare import compare
 from netteach.docker import engine
 from tests.conftest import needs_root
 
@@ -266,3 +268,45 @@ def test_docker_host_without_a_daemon_says_how_to_get_one(tmp_path, monkeypatch)
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/docker.sock")
     with pytest.raises(nt.DockerNotFound, match="apt-get install docker.io"):
         nt.docker_host()
+
+
+# ---- the same commands on a DockerHost: compared and drawn alike ----------------------------------
+
+@pytest.fixture
+def twin(lab_name, real_docker):
+    """A DockerHost given the scene's commands."""
+    dh = nt.DockerHost(lab_name)
+    dh.run("web", publish={8080: 80}, serve=80)
+    dh.network_create("backend")
+    dh.run("db", network="backend", serve=80)
+    dh.run("both")
+    dh.network_connect("backend", "both")
+    dh.run("nada", network="none")
+    yield dh
+    dh.destroy()
+
+
+def test_compare_real_with_a_dockerhost(docker_env, twin):
+    real = nt.inspect(processes=False)
+    c = compare(real, "web", twin.snapshot(), "web", labels=("dockerd", "DockerHost"))
+    assert c, c.table()  # address, MAC 02:42:<ip>, routes, veth name, bridge docker0, ip_forward: alike
+    assert any(r.role == "container eth0: MAC" and r.a == "02:42:ac:11:00:02" for r in c.rows)
+    c = compare(real, "db", twin.snapshot(), "db", labels=("dockerd", "DockerHost"))
+    # only the user network's bridge differs: br- and the network id's first 12 hex digits, random on each
+    assert [r.role for r in c.differences] == ["host end: enslaved to", "bridge: gateway address"], c.table()
+    real_view = nt.docker_host().snapshot()  # named like a DockerHost: "host" and containers' names
+    assert compare(real_view, "web", twin.snapshot(), "web")
+
+
+def test_real_host_is_drawn_like_a_dockerhost(docker_env, twin):
+    def labels(snap):
+        texts = {t.get_text() for t in snap.draw().axes[0].texts}
+        return {t for t in texts if not re.search(r"[0-9a-f]{12}", t)}  # ids and bridge names differ
+
+    real, twin_snap = nt.docker_host().snapshot(), twin.snapshot()
+    common = {"web", "db", "both", "nada", "host", "docker0", "eth0", "eth1", "network bridge",
+              "network backend", "published 0.0.0.0:8080 -> web:80", "172.17.0.2/16", "172.18.0.2/16"}
+    assert common <= labels(real) and common <= labels(twin_snap)
+    for snap in (real, twin_snap):
+        for name in ("web", "db", "both", "nada"):
+            assert re.fullmatch(r"container [0-9a-f]{12} \(\w+\)", snap.namespace(name).note)

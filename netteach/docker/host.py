@@ -174,14 +174,23 @@ class DockerHost(Lab):
         kwargs.setdefault("title", f"Docker host {self.name!r}")
         return super().draw(**kwargs)
 
+    def model(self):
+        """Containers, networks and published ports as :class:`~netteach.docker.model.Model` (what
+        ``nt.docker_host().model()`` gives for a real dockerd)."""
+        from netteach.docker import model
+
+        return model.from_state(self._d, source=f"DockerHost {self.name!r}")
+
     def _notes(self) -> dict:
+        """Captions of the namespaces, as a real Docker host's are captioned (``container <id> (mode)``)."""
+        m = self.model()
         notes = {INTERNET: "the internet (stand-in)", HOST: "Docker host"}
         for cname, c in self._ctrs.items():
             if c["netns"] == cname:
-                notes[cname] = f"container ({c['mode']})"
-        for cname, c in self._ctrs.items():  # host and container: modes share a namespace: say so
-            if c["netns"] != cname and c["netns"] in notes:
-                notes[c["netns"]] += f" + {cname}"
+                notes[cname] = m.note(m.container(cname))
+        for cname, c in self._ctrs.items():  # the host mode shares the host's namespace: say so
+            if c["netns"] == HOST:
+                notes[HOST] += f" + {cname}"
         return notes
 
     # ---- files under /etc/netns/<ns>/ that `ip netns exec` shows as /etc/... -----------
