@@ -48,6 +48,7 @@ class Capabilities:
     user_namespaces: bool
     features: dict = field(default_factory=dict)  # feature -> True/False (empty: not probed)
     tools: dict = field(default_factory=dict)  # tool -> path or None
+    docker: dict = field(default_factory=dict)  # a dockerd here: engine.host_facts() (empty: not checked)
 
     @property
     def mode(self) -> str:
@@ -105,6 +106,7 @@ class Capabilities:
         for tool, pkg in TOOLS.items():
             if not self.tools.get(tool) and tool in NEEDED_TOOLS:
                 out.append(f"{tool} missing: apt-get install {pkg}")
+        out += docker_advice(self.docker)
         for feat, ok in self.features.items():
             if not ok:
                 out.append(f"{feat} not available in this kernel ({WHY.get(feat, '')}); the cells "
@@ -123,6 +125,18 @@ class Capabilities:
             rows.append(("kernel features", "not probed (needs root)"))
         for tool in TOOLS:
             rows.append((f"tool: {tool}", self.tools.get(tool) or f"missing (apt-get install {TOOLS[tool]})"))
+        d = self.docker
+        if d:
+            if not d.get("present"):
+                rows.append(("docker", f"no dockerd ({d.get('socket')} absent) - nt.inspect() shows the "
+                                       "kernel only; apt-get install docker.io for notebook 08"))
+            elif d.get("error"):
+                rows.append(("docker", f"not read: {d['error']}"))
+            else:
+                rows.append(("docker", f"dockerd {d['version']} (API {d['api']}) on {d['socket']}"))
+                rows.append(("docker: firewall", f"{d['firewall']}, FORWARD policy {d['forward_policy'] or '-'}"))
+                rows.append(("docker: br_netfilter", "loaded, bridge-nf-call-iptables="
+                             f"{d['bridge_nf_call_iptables']}" if d["br_netfilter"] else "not loaded"))
         width = max(len(r[0]) for r in rows)
         lines = [f"{k:<{width}}  {v}" for k, v in rows]
         lines.append("")
@@ -142,6 +156,33 @@ class Capabilities:
         return f"<Capabilities: mode {self.mode}; real labs {'yes' if self.real_labs else 'no'}; missing: {miss}>"
 
 
+def docker_advice(d: dict) -> list[str]:
+    """What a dockerd on the machine means for ``host="root"`` labs (isolated labs are unaffected).
+
+    >>> docker_advice({"present": True, "version": "20.10.24", "api": "1.41", "socket": "/var/run/docker.sock",
+    ...                "firewall": "iptables-nft", "forward_policy": "drop", "br_netfilter": True,
+    ...                "bridge_nf_call_iptables": "1"})[0][:60]
+    "dockerd's FORWARD policy is drop and br_netfilter sends brid"
+    """
+    if not d.get("present") or d.get("error") or "version" not in d:
+        return []
+    out = []
+    if d.get("forward_policy") == "drop":
+        if d.get("br_netfilter") and d.get("bridge_nf_call_iptables") == "1":
+            out.append("dockerd's FORWARD policy is drop and br_netfilter sends bridged frames through it "
+                       "(bridge-nf-call-iptables=1): in a host='root' lab, traffic between two containers on "
+                       "one bridge is dropped unless accepted - netteach adds a marked accept for the lab's own "
+                       "bridges (removed on destroy; Docker's chains are not touched). Isolated labs "
+                       "(the default) are unaffected.")
+        else:
+            out.append("dockerd's FORWARD policy is drop: a host='root' lab that routes between its "
+                       "namespaces through the machine is dropped there; isolated labs are unaffected")
+    if d.get("firewall") == "iptables-legacy":
+        out.append("Docker's rules are in iptables-legacy: `nft list ruleset` does not show them "
+                   "(nt.inspect() reads them with iptables-legacy-save: snap.iptables_legacy)")
+    return out
+
+
 def _probe_rootless() -> dict:
     """The kernel features probed inside a helper (started for it, unless a lab already has one)."""
     from netteach.errors import NetteachError
@@ -157,14 +198,18 @@ def _probe_rootless() -> dict:
             helper.stop()
 
 
-def doctor(show: bool = True, probe: bool = True) -> Capabilities:
+def doctor(show: bool = True, probe: bool = True, docker: bool | str = True) -> Capabilities:
     """Check what this machine allows: privileges, kernel features (probed), tools.
 
     Prints the table (``show=False`` to only return it) and returns a
     :class:`Capabilities`, whose ``mode`` says which labs this machine allows:
     ``root``, ``rootless`` (a helper in a user namespace) or ``neither`` (and
     the advice says why and the exact fix). Kernel features are probed for
-    real, in a throw-away namespace (inside the helper when rootless).
+    real, in a throw-away namespace (inside the helper when rootless). A
+    dockerd on the machine (``$DOCKER_HOST`` or /var/run/docker.sock;
+    ``docker=`` another socket, or False) is reported with its version,
+    firewall backend, FORWARD policy and br_netfilter, and what that means
+    for ``host="root"`` labs.
     """
     caps = _features.capabilities()
     root = os.geteuid() == 0
@@ -174,6 +219,13 @@ def doctor(show: bool = True, probe: bool = True) -> Capabilities:
         c.features = _features.probe_kernel()
     elif probe and c.mode == "rootless" and c.tools.get("ip"):
         c.features = _probe_rootless()
+    if docker:
+        from netteach.docker import engine
+
+        try:
+            c.docker = engine.host_facts(docker if isinstance(docker, str) else None)
+        except Exception as exc:  # doctor must always finish: say what failed instead
+            c.docker = {"present": True, "error": f"{type(exc).__name__}: {exc}"}
     if show:
         print(c.table())
     return c

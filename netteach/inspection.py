@@ -149,10 +149,16 @@ def _join(spaces, dumps, lab, notes):
 def _add_firewall(snap: Snapshot, spaces) -> None:
     """Each namespace's nftables ruleset (``nft -j``) and forwarding sysctls, into the snapshot."""
     kns_of = dict(spaces)
-    found = [ns for ns in snap.namespaces if ns.name in kns_of]
-    for ns, state in zip(found, kernel.firewall_state([kns_of[ns.name] for ns in found])):
-        ns.ruleset = state["ruleset"]
-        ns.sysctls = state["sysctls"]
+    for _ in range(5):  # a namespace that vanishes meanwhile (a process ending) is left without them
+        found = [ns for ns in snap.namespaces if ns.name in kns_of and kernel.netns_exists(kns_of[ns.name])]
+        try:
+            states = kernel.firewall_state([kns_of[ns.name] for ns in found])
+        except errors.NoSuchNamespace:
+            continue
+        for ns, state in zip(found, states):
+            ns.ruleset = state["ruleset"]
+            ns.sysctls = state["sysctls"]
+        return
 
 
 def read_lab(lab) -> Snapshot:

@@ -310,3 +310,41 @@ def test_real_host_is_drawn_like_a_dockerhost(docker_env, twin):
     for snap in (real, twin_snap):
         for name in ("web", "db", "both", "nada"):
             assert re.fullmatch(r"container [0-9a-f]{12} \(\w+\)", snap.namespace(name).note)
+
+
+def test_doctor_reports_the_daemon_and_what_it_means(docker_env, capsys):
+    caps = nt.doctor(probe=False)
+    d = caps.docker
+    assert d["present"] and d["version"].startswith("20.10") and d["firewall"] == "iptables-nft"
+    assert d["forward_policy"] == "drop"  # the private dockerd had to switch forwarding on itself
+    assert d["br_netfilter"] and d["bridge_nf_call_iptables"] in ("0", "1")
+    out = capsys.readouterr().out
+    assert "dockerd 20.10" in out and "FORWARD policy drop" in out and "host='root' lab" in out
+
+
+def test_doctor_without_docker(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/docker.sock")
+    caps = nt.doctor(show=False, probe=False)
+    assert caps.docker == {"socket": f"{tmp_path}/docker.sock", "present": False}
+    assert "apt-get install docker.io" in caps.table()
+
+
+def test_inspect_while_process_namespaces_come_and_go():
+    """Namespaces held only by short-lived processes vanish mid-read: never an exception."""
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            subprocess.run(["unshare", "-n", "sleep", "0.02"])
+
+    threads = [threading.Thread(target=churn) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(30):
+            snap = nt.inspect()
+            assert snap.namespace("root") is not None
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()

@@ -221,3 +221,40 @@ def present(url: str | None = None) -> bool:
     """Whether a daemon socket is there at all (cheap: no connection)."""
     path = socket_of(url_of(url))
     return bool(path) and os.path.exists(path)
+
+
+def host_facts(url: str | None = None) -> dict:
+    """What a dockerd on this machine means for labs (``nt.doctor()``): socket, version, firewall backend,
+    FORWARD policy, br_netfilter and ``bridge-nf-call-iptables`` in the daemon's namespace.
+
+    ``{"present": False}`` where there is no daemon socket; ``"error"`` says why a daemon was not read.
+    """
+    from netteach import kernel
+
+    path = socket_of(url_of(url))
+    facts = {"socket": path, "present": present(url)}
+    if not facts["present"]:
+        return facts
+    try:
+        eng = connect(url)
+    except errors.NetteachError as exc:
+        facts["error"] = str(exc)
+        return facts
+    try:
+        host = eng.host_netns()
+        facts.update(version=eng.daemon.version, api=eng.daemon.api_version, netns=host or "this one")
+        try:
+            nft = kernel.nft_list(host, "ruleset")
+        except errors.NetteachError:
+            nft = ""
+        legacy = kernel.iptables_legacy_save(host)
+        facts["firewall"] = _model.firewall_of(nft, legacy) or "none found"
+        facts["forward_policy"] = _model.forward_policy(nft, legacy)
+        try:
+            facts["bridge_nf_call_iptables"] = kernel.sysctl_get(host, "net.bridge.bridge-nf-call-iptables")
+            facts["br_netfilter"] = True
+        except errors.NetteachError:
+            facts["br_netfilter"], facts["bridge_nf_call_iptables"] = False, None
+    finally:
+        eng.close()
+    return facts

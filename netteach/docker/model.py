@@ -314,3 +314,20 @@ def firewall_of(nft_text: str, legacy_text: str) -> str:
     if "DOCKER" in nft_text:
         return "iptables-nft"
     return ""
+
+
+def forward_policy(nft_text: str, legacy_text: str = "") -> str | None:
+    """The policy of the ``ip filter FORWARD`` chain Docker uses (``"drop"``/``"accept"``), None if none.
+
+    >>> forward_policy('table ip filter {\\n\\tchain FORWARD {\\n\\t\\ttype filter hook forward priority filter; policy drop;\\n')
+    'drop'
+    >>> forward_policy('', '*filter\\n:INPUT ACCEPT [0:0]\\n:FORWARD DROP [0:0]\\n')
+    'drop'
+    """
+    import re
+
+    m = re.search(r":FORWARD (ACCEPT|DROP)", legacy_text)
+    if m:
+        return m.group(1).lower()
+    m = re.search(r"table ip filter \{.*?chain FORWARD \{[^}]*?policy (\w+);", nft_text, re.S)
+    return m.group(1) if m else None

@@ -181,7 +181,7 @@ class RealDockerHost:
         nets = {n for n, _ in mine}
         return next((a for n, a in addrs if n in nets), addrs[0][1] if addrs else None)
 
-    def reachability(self, timeout: float = 1):
+    def reachability(self, timeout: float = 2):
         """Who reaches whom, probed from inside each container: ping every other container, and HTTP to
         every published port (at the host's address on the source's network, and at the container's)."""
         from concurrent.futures import ThreadPoolExecutor
