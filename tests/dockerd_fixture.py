@@ -11,7 +11,6 @@ the Docker SDK is missing.
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 
@@ -21,17 +20,9 @@ IDLE = ["sleep", "100000"]
 
 
 def _skip_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root to start a private dockerd"
-    if not any(os.access(p, os.X_OK) for p in ("/usr/sbin/dockerd", "/usr/bin/dockerd")):
-        return "Debian's docker.io is not installed (apt-get install docker.io; ./bootstrap.sh test does)"
-    if not shutil.which("unshare"):
-        return "unshare (util-linux) is missing"
-    try:
-        import docker  # noqa: F401
-    except ImportError:
-        return "the Docker SDK for Python is missing (pip install 'netteach[docker]')"
-    return None
+    from netteach.kernel import dockerd
+
+    return dockerd.available()
 
 
 class Scene:
@@ -57,18 +48,11 @@ def start_scene():
 
     daemon = dockerd.start()
     try:
-        daemon.import_busybox(IMAGE)
-        s = Scene(daemon)
-        s.client.networks.create("backend", driver="bridge")
-        s.run("web", ports={"80/tcp": 8080})
-        s.run("db", network="backend")
-        s.run("both", command=IDLE)
-        s.client.networks.get("backend").connect("both")
-        s.run("nada", network="none", command=IDLE)
+        daemon.demo()
     except BaseException:
         daemon.stop()
         raise
-    return s
+    return Scene(daemon)
 
 
 @pytest.fixture(scope="session")

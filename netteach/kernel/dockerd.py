@@ -179,6 +179,33 @@ class PrivateDockerd:
         finally:
             api.close()
 
+    def demo(self) -> list[str]:
+        """The issue's scene on this (private) daemon: ``web`` (-p 8080:80, serving HTTP), ``db`` (network
+        ``backend``, serving HTTP), ``both`` (default bridge + backend), ``nada`` (network none).
+
+        Like ``docker network create backend; docker run -d --name web -p 8080:80 ... httpd`` and so on.
+        Returns the containers' names. Only ever used on a daemon started by :func:`start`.
+        """
+        import docker
+
+        image = self.import_busybox()
+        httpd, idle = ["httpd", "-f", "-p", "80", "-h", "/www"], ["sleep", "100000"]
+        client = docker.DockerClient(base_url=self.url, version="auto")
+        try:
+            if not client.networks.list(names=["backend"]):
+                client.networks.create("backend", driver="bridge")
+            have = {c.name for c in client.containers.list(all=True)}
+            for name, net, cmd, ports in (("web", "bridge", httpd, {"80/tcp": 8080}), ("db", "backend", httpd, {}),
+                                          ("both", "bridge", idle, {}), ("nada", "none", idle, {})):
+                if name not in have:
+                    client.containers.run(image, cmd, name=name, detach=True, network=net, ports=ports)
+            both = client.containers.get("both")
+            if "backend" not in both.attrs["NetworkSettings"]["Networks"]:
+                client.networks.get("backend").connect("both")
+        finally:
+            client.close()
+        return ["web", "db", "both", "nada"]
+
     def import_busybox(self, tag: str = "nt-busybox:local") -> str:
         """An image without a registry: Debian's static busybox, with applet links (``docker import``)."""
         import io
@@ -213,6 +240,21 @@ class PrivateDockerd:
         finally:
             api.close()
         return tag
+
+
+def available() -> str | None:
+    """Why a private dockerd cannot start here (None when it can): not root, no docker.io, no SDK."""
+    if os.geteuid() != 0:
+        return "a private dockerd needs root"
+    if not any(os.access(p, os.X_OK) for p in DOCKERD):
+        return "Debian's docker.io is not installed (apt-get install docker.io busybox-static)"
+    if not shutil.which("unshare"):
+        return "unshare (util-linux) is missing"
+    try:
+        import docker  # noqa: F401
+    except ImportError:
+        return "the Docker SDK for Python is missing (pip install 'netteach[docker]')"
+    return None
 
 
 def start(directory: str | None = None, timeout: float = 60) -> PrivateDockerd:
