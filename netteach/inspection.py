@@ -218,11 +218,22 @@ def inspect_machine(processes: bool = True, docker: bool | str = True) -> Snapsh
                 label = f"pid {pid} ({comm})"
                 spaces.append((label, f"/proc/{pid}/ns/net"))
                 notes[label] = "held only by a process"
-    snap = read(spaces, notes=notes)
-    snap.warnings = warnings
-    if dock is not None:
-        _add_docker(snap, dock, spaces)
+    try:
+        snap = read(spaces, notes=notes)
+        snap.warnings = warnings
+        if dock is not None:
+            _add_docker(snap, dock, spaces)
+    finally:
+        release(spaces)
     return snap
+
+
+def release(spaces) -> None:
+    """Close the sockets reading left open in namespaces netteach does not own (a process's, a
+    container's): cached, they would keep such a namespace alive after its process ends."""
+    for _, kns in spaces:
+        if isinstance(kns, str) and kns.startswith("/"):
+            kernel.forget(kns)
 
 
 def _docker_spaces(docker, warnings: list, host_label: str = "host") -> dict | None:

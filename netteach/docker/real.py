@@ -93,8 +93,11 @@ class RealDockerHost:
 
         m = self.model()
         spaces, notes = self._spaces(m)
-        snap = inspection.read(spaces, notes=notes)
-        inspection._add_docker(snap, {"model": m, "host": spaces[0][1], "host_label": HOST}, spaces)
+        try:
+            snap = inspection.read(spaces, notes=notes)
+            inspection._add_docker(snap, {"model": m, "host": spaces[0][1], "host_label": HOST}, spaces)
+        finally:
+            inspection.release(spaces)
         return snap
 
     def graph(self):

@@ -281,7 +281,9 @@ def start(directory: str | None = None, timeout: float = 60) -> PrivateDockerd:
     # reaped by it instead of lingering as zombies where init does not reap
     init = [p for p in ("/usr/bin/docker-init", "/usr/bin/tini") if os.access(p, os.X_OK)][:1]
     init = [init[0], "-s", "--"] if init else []
-    argv = ["unshare", "--net", "--mount", "--propagation", "private", "--", *init, "sh", "-c", SCRIPT, "sh", d,
+    # and if this process dies without stop() (a killed test run), the daemon is told to stop too
+    death = ["setpriv", "--pdeathsig", "TERM", "--"] if shutil.which("setpriv") else []
+    argv = [*death, "unshare", "--net", "--mount", "--propagation", "private", "--", *init, "sh", "-c", SCRIPT, "sh", d,
             path, "-H", f"unix://{d}/docker.sock", "--data-root", f"{d}/data", "--exec-root", "/run/docker",
             "--pidfile", "/run/docker.pid", "--config-file", f"{d}/daemon.json", "--shutdown-timeout", "1"]
     log = open(os.path.join(d, "dockerd.log"), "wb")
