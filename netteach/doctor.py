@@ -171,9 +171,9 @@ def docker_advice(d: dict) -> list[str]:
         if d.get("br_netfilter") and d.get("bridge_nf_call_iptables") == "1":
             out.append("dockerd's FORWARD policy is drop and br_netfilter sends bridged frames through it "
                        "(bridge-nf-call-iptables=1): in a host='root' lab, traffic between two containers on "
-                       "one bridge is dropped unless accepted - netteach adds a marked accept for the lab's own "
-                       "bridges (removed on destroy; Docker's chains are not touched). Isolated labs "
-                       "(the default) are unaffected.")
+                       "one bridge is dropped (a failed lab.ping says so). Use isolated labs (the default, "
+                       "unaffected), or accept the lab's bridge: `iptables -I DOCKER-USER -i BRIDGE -o BRIDGE "
+                       "-j ACCEPT`, deleted afterwards.")
         else:
             out.append("dockerd's FORWARD policy is drop: a host='root' lab that routes between its "
                        "namespaces through the machine is dropped there; isolated labs are unaffected")

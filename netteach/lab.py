@@ -806,7 +806,32 @@ class Lab:
         """``ip netns exec NETNS ping -c COUNT TARGET``: truthy when answered."""
         kns = self._ns(netns)
         target = names.ping_target(target)
-        return probe.ping(netns, kns, target, count=names.count(count), timeout=names.seconds(timeout, most=60))
+        r = probe.ping(netns, kns, target, count=names.count(count), timeout=names.seconds(timeout, most=60))
+        if not r and self.host == "root":
+            r.hint = self._root_forward_hint()
+        return r
+
+    def _root_forward_hint(self) -> str:
+        """Why bridged traffic of a host="root" lab may be dropped: the machine's FORWARD policy (Docker's)."""
+        from netteach.docker.model import forward_policy
+
+        try:
+            bnf = kernel.sysctl_get(None, "net.bridge.bridge-nf-call-iptables")
+        except errors.NetteachError:  # no br_netfilter: bridged frames never meet FORWARD
+            bnf = "0"
+        try:
+            nft = kernel.nft_list(None, "ruleset")
+        except errors.NetteachError:
+            nft = ""
+        policy = forward_policy(nft, kernel.iptables_legacy_save(None))
+        if policy != "drop":
+            return ""
+        bridged = ("br_netfilter sends the frames a bridge switches through it (bridge-nf-call-iptables=1), "
+                   if bnf == "1" else "")
+        return ("the machine's FORWARD chain has policy drop (Docker sets it) and " + bridged
+                + "this host='root' lab's traffic crosses it: use an isolated lab (the default), or accept "
+                "your bridge's traffic with `iptables -I DOCKER-USER -i BRIDGE -o BRIDGE -j ACCEPT` "
+                "(and delete that rule afterwards)")
 
     def trace(self, src: str, dst: str, port: int | None = None, proto: str | None = None):
         """Send one real packet from ``src`` to ``dst`` and show what the kernel did to it, hop by hop.

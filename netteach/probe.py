@@ -57,16 +57,18 @@ class PingResult:
     received: int
     rtt_ms: float | None
     output: str
+    hint: str = ""  # why an unanswered ping may have failed, when netteach can tell
 
     def __bool__(self):
         return self.received > 0
 
     def __repr__(self):
+        hint = f" - {self.hint}" if self.hint and not self else ""
         if not self.sent and not self.received:
             why = self.output.strip().splitlines()[-1] if self.output.strip() else "no answer"
-            return f"<PingResult {self.source} -> {self.target}: failed ({why})>"
+            return f"<PingResult {self.source} -> {self.target}: failed ({why}){hint}>"
         rtt = f", rtt {self.rtt_ms:g} ms" if self.rtt_ms is not None else ""
-        return f"<PingResult {self.source} -> {self.target}: {self.received}/{self.sent} answered{rtt}>"
+        return f"<PingResult {self.source} -> {self.target}: {self.received}/{self.sent} answered{rtt}{hint}>"
 
 
 def run(label: str, kns, command, timeout: float = 10, input: str | None = None) -> ExecResult:

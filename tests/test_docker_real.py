@@ -5,6 +5,7 @@ never touched. The scene: web (-p 8080:80), db (network backend), both (bridge +
 from __future__ import annotations
 
 import json
+import sys
 import re
 import subprocess
 import threading
@@ -356,3 +357,28 @@ def test_inspect_while_process_namespaces_come_and_go():
         stop.set()
         for t in threads:
             t.join()
+
+
+def test_root_mode_lab_on_a_docker_host_says_why_its_ping_fails(real_docker, lab_name):
+    """A host="root" lab with a bridge, built in the (private) dockerd's own namespace: Docker's FORWARD
+    policy drop + br_netfilter drop the bridged ping, and the failed ping says so."""
+    code = f"""
+import netteach as nt
+with nt.Lab({lab_name!r}, host="root") as lab:
+    lab.add_bridge("ntbr0"); lab.set_up("host", "ntbr0")
+    for i in (1, 2):
+        lab.add_netns(f"c{{i}}")
+        lab.add_veth(f"ntv{{i}}", "eth0", peer_netns=f"c{{i}}")
+        lab.set_master(f"ntv{{i}}", "ntbr0"); lab.set_up("host", f"ntv{{i}}")
+        lab.add_addr(f"c{{i}}", "eth0", f"198.18.77.{{i}}/24"); lab.set_up(f"c{{i}}", "eth0")
+    lab.sysctl("host", "net.bridge.bridge-nf-call-iptables", 1)
+    print(repr(lab.ping("c1", "198.18.77.2")))
+"""
+    pid = engine.connect(real_docker.url).daemon.pid
+    r = subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", sys.executable, "-c", code], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "0/1 answered" in r.stdout and "FORWARD chain has policy drop" in r.stdout, r.stdout
+    # and nothing of the lab is left in that namespace
+    links = ipj(f"/proc/{pid}/ns/net", "link")
+    assert not [l for l in links if l["ifname"].startswith(("ntbr", "ntv"))]
