@@ -83,8 +83,8 @@ def host_as_router(lab, a: tuple = ("my-container", "10.0.0.2"), b: tuple = ("c2
 
     Each already reaches the host; to reach each other, both need a route
     (their default route via their gateway) and the host must forward
-    packets between its interfaces (``net.ipv4.ip_forward=1``, 0 in a new
-    namespace).
+    packets between its interfaces (``net.ipv4.ip_forward=1``; a lab sets 0 in
+    every namespace it makes, where the kernel would copy the machine's value).
 
     In the chapter's notebook::
 
