@@ -89,8 +89,13 @@ def masquerades(ruleset) -> list[str]:
     for r in _rules(ruleset):
         if not any(isinstance(e, dict) and ("masquerade" in e or "snat" in e) for e in r.get("expr", [])):
             continue
-        src = [val for what, op, val in _matches(r) if what == "ip saddr" and op == "=="]
+        m = _matches(r)
+        src = [val for what, op, val in m if what == "ip saddr" and op == "=="]
+        dst = [val for what, op, val in m if what == "ip daddr" and op == "=="]
+        port = [val for what, op, val in m if what in ("tcp dport", "udp dport") and op == "=="]
         item = str(src[0]) if src else "all"
+        if dst:  # e.g. Docker's hairpin rule: a container reaching itself through its published port
+            item += f" → {dst[0]}" + (f":{port[0]}" if port else "")
         if item not in out:
             out.append(item)
     return out

@@ -130,7 +130,8 @@ class Trace:
         if self._lab is None:
             raise errors.NetteachError("this trace is not tied to a lab; draw it with "
                                        "netteach.draw.draw(snapshot, highlight=trace.path)")
-        kwargs.setdefault("title", f"trace {self.what}: {self.verdict}")
+        short = re.split(r" after | by |: ", self.verdict, maxsplit=1)[0]
+        kwargs.setdefault("title", f"trace {self.what}: {short}")
         return self._lab.draw(highlight=self.path, **kwargs)
 
 
