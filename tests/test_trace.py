@@ -130,8 +130,12 @@ def test_internet_to_published_port(dh):
     for ns in dh.namespaces:
         assert trace_tables(dh.kernel_name(ns)) == []
     assert netlink_fds() == before
+    from netteach.draw import HIGHLIGHT
+    from matplotlib.colors import to_hex
+
     fig = t.draw()
-    assert fig is not None
+    lit = {p.get_gid() for p in fig.axes[0].patches if to_hex(p.get_edgecolor()) == HIGHLIGHT}
+    assert {"netns:internet", "netns:host", "netns:web", f"if:host/{veth}"} <= lit
 
 
 @needs_root
@@ -226,3 +230,20 @@ def test_interrupted_trace_leaves_nothing(dh, monkeypatch):
     assert netlink_fds() == before
     monkeypatch.undo()
     assert dh.trace("internet", "host", 8080).delivered
+
+
+@needs_root
+@pytest.mark.kernel
+def test_trace_in_a_rootless_lab(lab_name, untouched_root):
+    """The same trace through the helper process of a rootless lab (its calls cross a process boundary)."""
+    try:
+        host = nt.DockerHost(lab_name, mode="rootless")
+    except errors.UserNamespacesUnavailable as exc:
+        pytest.skip(f"user namespaces unavailable here: {exc}")
+    try:
+        host.run("web", publish={8080: 80}, serve=80)
+        t = host.trace("internet", "host", 8080)
+        assert t.delivered and any(h.kind == "nat" and "172.17.0.2:80" in h.detail for h in t.hops), t.table()
+        assert t.verdict.startswith("delivered to web:80")
+    finally:
+        host.destroy()

@@ -251,7 +251,9 @@ def trace(src, spaces: dict, dst: str, proto: str = "icmp", port: int | None = N
         results = nftables.run_many([(kns, script) for kns in installed])
         bad = [err for rc, _, err in results if rc != 0]
         if bad:
-            raise errors.KernelError(f"nft could not add netteach's trace table: {bad[0].strip()}")
+            raise errors.MissingKernelFeature(
+                f"nftables tracing is not available here: nft could not add netteach's trace table "
+                f"({bad[0].strip()}) - see nt.doctor()")
         error = _send(probe, proto, dst, port, ident)
         events: dict = {label: [] for label in spaces}
         last = time.perf_counter()
