@@ -25,6 +25,7 @@ import socket
 import struct
 import threading
 
+from netteach import errors
 from netteach.kernel import netns, procs, worker
 
 SYSCTLS = ("net.ipv4.ip_forward", "net.ipv4.conf.all.forwarding", "net.bridge.bridge-nf-call-iptables",
@@ -115,8 +116,11 @@ def run_many(jobs: list[tuple], json_out: bool = False, handles: bool = False) -
         def all_here():
             out = []
             for ns, script in jobs:
-                with netns.entered(ns):  # the library's netlink socket opens in this namespace
-                    out.append(_run_here(lib, script, flags))
+                try:
+                    with netns.entered(ns):  # the library's netlink socket opens in this namespace
+                        out.append(_run_here(lib, script, flags))
+                except (errors.NoSuchNamespace, OSError) as exc:  # gone meanwhile
+                    out.append((1, "", str(exc)))
             return out
 
         return worker.call(all_here)
@@ -144,8 +148,14 @@ def _read_sysctls(ns) -> dict:
 
 def state_many(spaces: list) -> list[dict]:
     """For each kernel namespace: {"sysctls": {key: value or None}, "ruleset": [nft -j objects]}."""
+    def one(ns):
+        try:
+            return _read_sysctls(ns), _tables_in(ns)
+        except (errors.NoSuchNamespace, OSError):  # gone meanwhile (a process's namespace): nothing to say
+            return {}, 0
+
     def read_all():
-        return [(_read_sysctls(ns), _tables_in(ns) if netns.exists(ns) else 0) for ns in spaces]
+        return [one(ns) for ns in spaces]
 
     first = worker.call(read_all)
     want = [i for i, (_, n) in enumerate(first) if n]
