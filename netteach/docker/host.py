@@ -47,6 +47,7 @@ import shlex
 import sys
 
 from netteach import errors, kernel, names, probe
+from netteach.docker import etcfiles, ipam
 from netteach.docker import rules as dockerrules
 from netteach.lab import HOST, Lab, _port, _serialised, _Text, heredoc
 
@@ -64,9 +65,7 @@ NET_OPTIONS = ("com.docker.network.bridge.enable_icc", "com.docker.network.bridg
                "com.docker.network.bridge.name", "com.docker.network.driver.mtu")
 MTU_OPTION = "com.docker.network.driver.mtu"
 
-HOSTS_HEAD = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-              "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
-              "ff02::2\tip6-allrouters\n")
+HOSTS_HEAD = etcfiles.HOSTS_HEAD  # (kept here too: older code imported it from this module)
 
 
 def docker_mac(ip: str) -> str:
@@ -220,21 +219,16 @@ class DockerHost(Lab):
             c = self._ctrs.get(cname)
             if c is None or c["netns"] != cname:
                 continue  # host/container: modes use another namespace's files
-            lines = [HOSTS_HEAD]
             eps = c["endpoints"]
-            if eps:
-                first = next(iter(eps.values()))
-                lines.append(f"{first['ip']}\t{c['hostname']}\n")
-            for hname, hip in (c.get("add_host") or {}).items():
-                lines.append(f"{hip}\t{hname}\n")
+            first = next(iter(eps.values()), None)
+            hosts = etcfiles.hosts(first["ip"] if first else None, c["hostname"], c.get("add_host"))
             # once on a user-defined network, the embedded DNS server stays (Docker: until restart)
             if any(self._user_net(n) for n in eps) or c.get("resolver"):
-                resolv = f"nameserver {DNS_ADDRESS}\noptions ndots:0\n"
+                resolv = etcfiles.resolv(embedded=DNS_ADDRESS)
                 self._dns_records(cname)
             else:
-                servers = c.get("dns") or [UPLINK[1].split("/")[0]]
-                resolv = "".join(f"nameserver {s}\n" for s in servers)
-            self._write_files(cname, "".join(lines), resolv)
+                resolv = etcfiles.resolv(c.get("dns") or [UPLINK[1].split("/")[0]])
+            self._write_files(cname, hosts, resolv)
 
     # ---- Docker's embedded DNS server --------------------------------------------------------
 
@@ -360,25 +354,15 @@ class DockerHost(Lab):
                                        f"dh.network_create({network!r})")
         return self._nets[network]
 
+    def _reserved(self) -> dict:
+        return {r: f"the lab's {'internet' if not r.startswith('127') else 'loopback'} range {r}"
+                for r in RESERVED_RANGES}
+
     def _free_subnet(self) -> str:
-        for x in range(18, 32):
-            cand = f"172.{x}.0.0/16"
-            if not self._overlap(ipaddress.ip_network(cand)):
-                return cand
-        for x in range(0, 256, 16):
-            cand = f"192.168.{x}.0/20"
-            if not self._overlap(ipaddress.ip_network(cand)):
-                return cand
-        raise errors.Conflict("no free address pool left for a new network; give subnet=")
+        return ipam.free_subnet({name: n["subnet"] for name, n in self._nets.items()}, self._reserved())
 
     def _overlap(self, net) -> str | None:
-        for name, n in self._nets.items():
-            if net.overlaps(ipaddress.ip_network(n["subnet"])):
-                return name
-        for r in RESERVED_RANGES:
-            if net.overlaps(ipaddress.ip_network(r)):
-                return f"the lab's {'internet' if not r.startswith('127') else 'loopback'} range {r}"
-        return None
+        return ipam.overlap(net, {name: n["subnet"] for name, n in self._nets.items()}, self._reserved())
 
     @_serialised
     def network_create(self, name: str, subnet: str | None = None, gateway: str | None = None,
@@ -532,13 +516,11 @@ class DockerHost(Lab):
         # Docker's IPAM: the lowest free address, so freed ones are reused. Below the hint
         # every address is taken, so the search starts there (releases lower the hint).
         hints = self.__dict__.setdefault("_ipam_hint", {})
-        first, last = int(net.network_address) + 1, int(net.broadcast_address)
-        for i in range(max(first, hints.get(network, first)), last):
-            ip = str(ipaddress.IPv4Address(i))
-            if ip not in taken:
-                hints[network] = i
-                return ip
-        raise errors.Conflict(f"no available IPv4 addresses on network {network} ({net})")
+        ip = ipam.lowest_free(n["subnet"], taken, hints.get(network))
+        if ip is None:
+            raise errors.Conflict(f"no available IPv4 addresses on network {network} ({net})")
+        hints[network] = int(ipaddress.IPv4Address(ip))
+        return ip
 
     @_serialised
     def run(self, name: str, network: str = "bridge", publish: dict | None = None, ip: str | None = None,
