@@ -344,7 +344,8 @@ class TraceExplorer:
         self.lab = lab if lab is not None else getattr(trace, "_lab", None)
         self.position = 0
         self.draw = draw and self.lab is not None
-        self._graph = None
+        # the lab as it was when traced (read now: the explorer keeps working after the lab is gone)
+        self._graph = self.lab.graph() if self.draw else None
         self._pngs: dict[int, bytes] = {}
         self._ui = None
 
@@ -367,15 +368,14 @@ class TraceExplorer:
         return "\n".join(lines + ["", self.trace.verdict])
 
     def picture(self, index: int | None = None) -> bytes | None:
-        """PNG of the lab (read once) with hop ``index``'s namespace and interfaces highlighted."""
+        """PNG of the lab (as read when the explorer was made) with hop ``index``'s namespace and interfaces
+        highlighted."""
         if not self.draw:
             return None
         index = self.position if index is None else index
         if index not in self._pngs:
             from netteach import draw
 
-            if self._graph is None:
-                self._graph = self.lab.graph()
             hop = self.trace.hops[index]
             fig = draw.draw(self._graph, highlight=hop_nodes(self.trace, index),
                             title=f"hop {index + 1}/{len(self.trace.hops)}: {hop.namespace} {hop.kind}")

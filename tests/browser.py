@@ -77,8 +77,10 @@ class JupyterLabServer:
         with open(os.path.join(settings, "@jupyterlab", "apputils-extension", "notification.jupyterlab-settings"),
                   "w") as f:
             json.dump({"fetchNews": "false", "checkForUpdates": False}, f)
+        # JupyterLab's files (runtime, config, notebook secret and signatures) in the temporary folder
         env = dict(os.environ, JUPYTER_RUNTIME_DIR=os.path.join(self.workdir, "runtime"),
                    JUPYTER_CONFIG_DIR=os.path.join(self.workdir, "config"),
+                   JUPYTER_DATA_DIR=os.path.join(self.workdir, "data"),
                    IPYTHONDIR=os.path.join(self.workdir, "ipython"),
                    MPLCONFIGDIR=os.path.join(self.workdir, "mpl"))
         launcher = os.path.join(os.path.dirname(sys.executable), "netteach")
@@ -152,8 +154,13 @@ def start_chromium(download_dir: str):
     opts.binary_location = CHROMIUM
     for flag in CHROMIUM_FLAGS + [f"--user-data-dir={os.path.join(download_dir, 'chromium-profile')}"]:
         opts.add_argument(flag)
-    # the driver's path is given, so Selenium Manager never tries to download one
-    service = Service(executable_path=CHROMEDRIVER, log_output=os.path.join(download_dir, "chromedriver.log"))
+    # the driver's path is given, so Selenium Manager never tries to download one; HOME and XDG folders in the
+    # temporary folder, so Chromium writes nothing in the user's (crash reports, dconf)
+    home = os.path.join(download_dir, "chromium-home")
+    env = dict(os.environ, HOME=home, XDG_CONFIG_HOME=os.path.join(home, ".config"),
+               XDG_CACHE_HOME=os.path.join(home, ".cache"), XDG_DATA_HOME=os.path.join(home, ".local", "share"))
+    service = Service(executable_path=CHROMEDRIVER, log_output=os.path.join(download_dir, "chromedriver.log"),
+                      env=env)
     try:
         return webdriver.Chrome(service=service, options=opts)
     except Exception as exc:
