@@ -363,7 +363,7 @@ class TraceExplorer:
     def status(self) -> str:
         """The hops as lines, the current one marked with →, then the verdict."""
         n = len(self.trace.hops)
-        lines = [f"{'→' if i == self.position else ' '} {i + 1}/{n} {h.namespace:<10} {h.kind:<8} {h.detail}"
+        lines = [f"{'→' if i == self.position else ' '} {i + 1:>{len(str(n))}}/{n} {h.namespace:<10} {h.kind:<8} {h.detail}"
                  for i, h in enumerate(self.trace.hops)]
         return "\n".join(lines + ["", self.trace.verdict])
 
