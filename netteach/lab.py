@@ -299,7 +299,7 @@ class Lab:
             self._claim_netns(netns)
             self._save()
         try:
-            kernel.netns_add(kns, alias=self._marker)
+            kernel.netns_add(kns, alias=self._marker, sysctls=FRESH_SYSCTLS)
         except BaseException:
             if not kernel.netns_exists(kns):  # roll back the intent
                 self._st.netns.remove(kns)
@@ -310,14 +310,15 @@ class Lab:
         return True
 
     def _fresh_sysctls(self, kns):
-        """Forwarding off in a namespace the lab just made, as on a machine that just booted.
+        """Log that forwarding is off in a namespace the lab just made, as on a machine that just booted.
+
+        ``kernel.netns_add`` sets ``FRESH_SYSCTLS`` inside it before anything uses it.
 
         The kernel does not start a new namespace from its defaults: it copies
         the initial namespace's IPv4 settings (unless ``net.core.devconf_inherit_init_net``
         says otherwise), so on a machine running Docker a new namespace would
         already forward. Lessons must not depend on the machine they run on.
         """
-        kernel.sysctls_set(kns, FRESH_SYSCTLS)
         self._log(f"ip netns exec {shlex.quote(kns)} sysctl -qw "
                   + " ".join(f"{k}={v}" for k, v in FRESH_SYSCTLS.items()))
 

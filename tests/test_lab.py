@@ -370,6 +370,12 @@ def test_new_namespaces_start_with_forwarding_off(lab):
         assert got == ["0", "0"], netns
         assert (f"ip netns exec {kns} sysctl -qw net.ipv4.ip_forward=0 net.ipv4.conf.all.forwarding=0"
                 in lab.commands)
+    more = [f"n{i}" for i in range(12)]  # more than the spares made ahead: both ways of making one
+    for n in more:
+        lab.add_netns(n)
+    for n in more:
+        got = sh(f"ip netns exec {lab.kernel_name(n)} sysctl -n net.ipv4.ip_forward net.ipv4.conf.all.forwarding")
+        assert got.split() == ["0", "0"], n
     lab.sysctl("c1", "net.ipv4.ip_forward", 1)  # the lesson's own step still works
     assert sh(f"ip netns exec {lab.kernel_name('c1')} sysctl -n net.ipv4.conf.all.forwarding").strip() == "1"
 

@@ -63,15 +63,24 @@ def netns_files(directory: str) -> list[str]:
     return _netns.files_in(directory)
 
 
-def netns_add(name: str, alias: str | None = None) -> bool:
-    """``ip netns add name``; marks its ``lo`` with ``alias``. False if it already existed."""
+def netns_add(name: str, alias: str | None = None, sysctls: dict | None = None) -> bool:
+    """``ip netns add name``; marks its ``lo`` with ``alias``; sets ``sysctls`` in it before
+    anything uses it. False if it already existed."""
     if _netns.exists(name):
         return False
     _rtnl._raise_fd_limit()
+    want = {k: str(v) for k, v in (sysctls or {}).items()}
     spare = _netns.spares.take()
     try:
         if spare is not None:  # a namespace made ahead of time: mark it, then name it
-            fd, sock = spare
+            fd, sock, done = spare
+            if want and want != done:  # not what the spare thread wrote there already
+                try:
+                    sock.close()
+                finally:
+                    os.close(fd)
+                spare = None
+        if spare is not None:
             try:
                 if alias:  # marked before it has a name: a named namespace is always marked
                     sock.transact([_fl.setlink(1, alias=alias)])
@@ -83,7 +92,16 @@ def netns_add(name: str, alias: str | None = None) -> bool:
             finally:
                 os.close(fd)
         else:
-            sock = _call(_netns.create, name, _fl.Socket)
+            def inside():  # on the kernel thread, inside the new namespace
+                if want:
+                    try:
+                        _netns.write_sysctls(want)
+                    except OSError as exc:
+                        from netteach.kernel.procs import _sysctl_error
+
+                        raise _sysctl_error(exc, ", ".join(want), "set " + ", ".join(want)) from None
+                return _fl.Socket()
+            sock = _call(_netns.create, name, inside)
     except FileExistsError:
         raise errors.Conflict(f"/run/netns/{name} exists but holds no namespace; "
                               f"remove it with `rm /run/netns/{name}`") from None

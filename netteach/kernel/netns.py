@@ -213,7 +213,8 @@ class _Spares:
         self.broken = False
 
     def take(self):
-        """(fd, socket) of a spare namespace, or None (then make one the slow way)."""
+        """(fd, socket, sysctls already written in it) of a spare namespace, or None (then make one
+        the slow way)."""
         with self.cv:
             if self.thread is None and not self.broken:
                 self.thread = threading.Thread(target=self._run, name="netteach-spares", daemon=True)
@@ -237,11 +238,16 @@ class _Spares:
                 try:
                     fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
                     sock = Socket()
+                    try:
+                        write_sysctls(SPARE_SYSCTLS)
+                        fresh = dict(SPARE_SYSCTLS)
+                    except OSError:
+                        fresh = {}  # netns_add then writes what its caller asks the slow way
                 finally:
                     if libc.setns(home, CLONE_NEWNET) != 0:  # cannot happen; never stay elsewhere
                         raise OSError(ctypes.get_errno(), "setns back")
                 with self.cv:
-                    self.items.append((fd, sock))
+                    self.items.append((fd, sock, fresh))
         except Exception:
             with self.cv:
                 self.broken = True  # labs still work: namespaces are then made one by one
@@ -250,6 +256,17 @@ class _Spares:
 
 
 spares = _Spares()
+
+#: written inside each spare namespace as it is made, off the critical path (a lab sets these in
+#: every namespace it makes: the kernel copies them from the machine's first namespace otherwise)
+SPARE_SYSCTLS = {"net.ipv4.ip_forward": "0", "net.ipv4.conf.all.forwarding": "0"}
+
+
+def write_sysctls(values: dict) -> None:
+    """``sysctl -w`` for each item, in the namespace the calling thread is in."""
+    for key, value in values.items():
+        with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+            f.write(str(value))
 
 
 def name_spare(name: str, fd: int) -> None:
