@@ -76,16 +76,21 @@ def main(argv: list[str] | None = None) -> int:
     # what it means for the VM
     # a student's processes at their peak, or their idle server plus what the machine lost
     # while the notebook ran (labs' kernel objects are in no process's PSS), whichever is larger
-    mem_per = max(max(w["peak"], w["idle"] + w["drop"]) for w in rows) * MB
+    # (MemAvailable's drop per student taken between the smallest and the largest class, so
+    # that what every run pays once - page cache, the hub's own growth - is not charged per student)
+    lo, hi = rows[0], rows[-1]
+    drop = ((hi["drop"] * hi["n"] - lo["drop"] * lo["n"]) / (hi["n"] - lo["n"])) if hi["n"] > lo["n"] else lo["drop"]
+    mem_per = max(max(w["peak"] for w in rows), max(w["idle"] for w in rows) + drop) * MB
     by_memory = int((args.vm_gib - args.reserve_gib) * GIB // mem_per)
     cpu_per = max(w["cpu"] for w in rows)
     # all at once: the notebook's CPU work of N students shares the cores
     by_burst = int(args.patience * args.vm_cores // cpu_per)
     print()
-    print(f"memory: {mem_per / MB:.0f} MB per student (the larger of peak PSS and idle PSS + MemAvailable drop) -> "
+    print(f"memory: {mem_per / MB:.0f} MB per student (the larger of peak PSS and idle PSS + MemAvailable drop, {drop:.0f} MB/student) -> "
           f"{by_memory} students in {args.vm_gib:g} GB (keeping {args.reserve_gib:g} GB for the system)")
-    print(f"CPU: {cpu_per:.1f} CPU-seconds per student for the notebook -> {by_burst} students on "
-          f"{args.vm_cores} cores finish a simultaneous Run All within {args.patience:.0f} s")
+    print(f"CPU: {cpu_per:.1f} CPU-seconds per student for the notebook (its kernel's start included) -> "
+          f"{by_burst} students on {args.vm_cores} cores finish a simultaneous Run All within "
+          f"{args.patience:.0f} s")
     print(f"holds: {min(by_memory, by_burst)} students running {args.notebook} at once "
           f"(the tighter of the two)")
     return 0

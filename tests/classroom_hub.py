@@ -317,6 +317,7 @@ class Sampler:
         self.peak_total_pss = 0
         self.min_available = self.available()
         self.cpu: dict[str, float] = {}           # pid+start -> cpu seconds (children reaped included)
+        self.cpu_before: dict[str, float] = {}    # the same when sampling began: servers' own start is not counted
         self.cpu_owner: dict[str, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -353,6 +354,8 @@ class Sampler:
             self.sample()
 
     def __enter__(self) -> "Sampler":
+        self.sample()
+        self.cpu_before = dict(self.cpu)
         self._thread.start()
         return self
 
@@ -363,7 +366,7 @@ class Sampler:
     def cpu_seconds(self) -> dict[str, float]:
         out = {s: 0.0 for s in self.uids.values()}
         for key, sec in self.cpu.items():
-            out[self.cpu_owner[key]] += sec
+            out[self.cpu_owner[key]] += sec - self.cpu_before.get(key, 0.0)
         return out
 
 
