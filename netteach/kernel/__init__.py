@@ -41,11 +41,17 @@ ROOT = _netns.path(None)
 
 
 def netns_exists(ns) -> bool:
-    return _netns.exists(ns)
+    """Does ``ns`` exist? If not (deleted by hand: ``ip netns del``), netteach's sockets into it are
+    closed, so that the kernel really frees it (and its veth pairs) as it would without netteach."""
+    if _netns.exists(ns):
+        return True
+    _rtnl.forget(ns)
+    return False
 
 
 def netns_list() -> list[str]:
-    """Names of all named namespaces (``ip netns list``)."""
+    """Names of all named namespaces (``ip netns list``); lets go of namespaces deleted by hand."""
+    _rtnl.forget_gone()
     return _netns.names()
 
 

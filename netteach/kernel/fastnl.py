@@ -26,6 +26,8 @@ import threading
 NETLINK_ROUTE = 0
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE, NLM_F_DUMP = 1, 4, 0x200, 0x400, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLM_F_DUMP_INTR = 0x10  # on a dump's messages: the table changed while it was read (inconsistent)
+DUMP_TRIES = 10
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
@@ -172,15 +174,21 @@ def parse_route(msg: bytes) -> dict | None:
 # ---- one socket per namespace -------------------------------------------------------
 
 class Socket:
-    """A rtnetlink socket (opened in the namespace it will talk to)."""
+    """A rtnetlink socket (opened in the namespace it will talk to).
 
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
-        self.sock.bind((0, 0))
+    ``sock`` is for tests that play the kernel's side over a socket pair.
+    """
+
+    def __init__(self, sock: socket.socket | None = None):
+        if sock is None:
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+            sock.bind((0, 0))
+        self.sock = sock
         self.seq = 0
         self.lock = threading.Lock()
+        self.restarts = 0  # dumps asked again because the kernel said they were interrupted
 
     def close(self):
         self.sock.close()
@@ -196,12 +204,15 @@ class Socket:
         return seqs
 
     def _messages(self):
+        """(type, flags, seq, body) of each message the kernel sends, as they come."""
         while True:
             buf = self.sock.recv(1 << 20)
             off = 0
             while off + 16 <= len(buf):
                 n, mtype, flags, seq, _ = struct.unpack_from("IHHII", buf, off)
-                yield mtype, seq, buf[off + 16:off + n]
+                if n < 16:
+                    break  # malformed: drop the rest of this datagram
+                yield mtype, flags, seq, buf[off + 16:off + n]
                 off += (n + 3) & ~3
 
     def transact(self, batch: list[tuple[int, int, bytes]], ok=()) -> list[int]:
@@ -215,7 +226,7 @@ class Socket:
             seqs = self._send([(t, f | NLM_F_REQUEST | NLM_F_ACK, p) for t, f, p in batch])
             want = {s: i for i, s in enumerate(seqs)}
             codes = [None] * len(seqs)
-            for mtype, seq, body in self._messages():
+            for mtype, _, seq, body in self._messages():
                 if seq in want and mtype == NLMSG_ERROR:
                     codes[want.pop(seq)] = -struct.unpack_from("i", body, 0)[0]
                 if not want:
@@ -230,19 +241,23 @@ class Socket:
         return self.get_many(mtype, [payload])[0]
 
     def get_many(self, mtype: int, payloads: list[bytes]) -> list[bytes | None]:
-        """Several ``get`` requests in one write; their answers in order (None: no such thing)."""
+        """Several ``get`` requests in one write; their answers in order (None: no such thing).
+
+        Only ENODEV and ENOENT mean "no such thing"; any other refusal (EINVAL for
+        a malformed request, say) raises, once every answer is in.
+        """
         with self.lock:
             seqs = self._send([(mtype, NLM_F_REQUEST, p) for p in payloads])
             want = {s: i for i, s in enumerate(seqs)}
             out: list = [None] * len(seqs)
             error = 0
-            for t, s, body in self._messages():
+            for t, _, s, body in self._messages():
                 if s not in want:
                     continue
                 i = want.pop(s)
                 if t == NLMSG_ERROR:
                     code = -struct.unpack_from("i", body, 0)[0]
-                    if code not in (0, _errno.ENODEV, _errno.ENOENT, _errno.EINVAL):
+                    if code not in (0, _errno.ENODEV, _errno.ENOENT):
                         error = error or code
                 else:
                     out[i] = body
@@ -253,20 +268,40 @@ class Socket:
         return out
 
     def dump(self, mtype: int, payload: bytes) -> list[bytes]:
+        """Every answer to a dump request, read consistently.
+
+        If the kernel marks the dump interrupted (``NLM_F_DUMP_INTR`` on a
+        message, or ``EINTR``: the table changed while it was read), the
+        half-read answer is dropped and the dump asked again, a few times.
+        """
         with self.lock:
-            (seq,) = self._send([(mtype, NLM_F_REQUEST | NLM_F_DUMP, payload)])
-            out = []
-            for t, s, body in self._messages():
-                if s != seq:
-                    continue
-                if t == NLMSG_DONE:
+            for _ in range(DUMP_TRIES):
+                out, interrupted = self._dump_once(mtype, payload)
+                if not interrupted:
                     return out
-                if t == NLMSG_ERROR:
-                    code = -struct.unpack_from("i", body, 0)[0]
-                    if code == _errno.EINTR:  # the dump changed under us: ask again
-                        return self.dump(mtype, payload)
+                self.restarts += 1
+        raise NetlinkError(_errno.EINTR, f"the kernel's table kept changing while it was read "
+                                         f"({DUMP_TRIES} dumps in a row were interrupted); try again")
+
+    def _dump_once(self, mtype: int, payload: bytes) -> tuple[list[bytes], bool]:
+        (seq,) = self._send([(mtype, NLM_F_REQUEST | NLM_F_DUMP, payload)])
+        out, interrupted = [], False
+        for t, flags, s, body in self._messages():
+            if s != seq:
+                continue
+            if flags & NLM_F_DUMP_INTR:
+                interrupted = True
+            if t in (NLMSG_DONE, NLMSG_ERROR):
+                # a dump ends with DONE, whose body holds the dump's errno (0: complete)
+                code = -struct.unpack_from("i", body, 0)[0] if len(body) >= 4 else 0
+                if code == _errno.EINTR:
+                    return out, True
+                if code:
                     raise NetlinkError(code, os.strerror(code))
-                out.append(body)
+                if t == NLMSG_DONE:
+                    return out, interrupted
+                continue  # an ACK (error 0) before DONE
+            out.append(body)
 
     # ---- requests ----
 

@@ -55,6 +55,20 @@ LOCAL = {"local_path"}
 # helper has a pid namespace of its own, where this process has no number.
 SELF = {"alive", "start_time"}
 
+
+def _exists_here(h, ns, *rest):
+    from netteach.kernel import netns
+
+    if netns.exists(ns, root=f"/proc/{h.pid}/root"):
+        return True
+    return h.call("netns_exists", (ns,), {})  # gone: the helper lets go of its sockets into it
+
+
+# Questions this process can ask the helper's filesystem itself, through
+# /proc/<pid>/root, for a named namespace (every verb asks whether its
+# namespace still exists: a round trip saved each time).
+VIEW = {"netns_exists": _exists_here}
+
 _current: "Helper | None" = None  # the helper this process's kernel calls go to
 _in_helper = False  # True inside the helper itself: never forward
 _lock = threading.Lock()
@@ -304,6 +318,8 @@ def _forwarding(name: str, fn):
         h = _current
         if h is None or _in_helper or (name in SELF and args and args[0] == os.getpid()):
             return fn(*args, **kwargs)
+        if name in VIEW and args and (args[0] is None or not args[0].startswith("/")) and h.alive:
+            return VIEW[name](h, *args)
         return h.call(name, args, kwargs)
     call.__wrapped_kernel__ = fn
     return call

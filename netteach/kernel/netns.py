@@ -70,13 +70,15 @@ def inode(ns) -> int | None:
         return None
 
 
-def exists(ns) -> bool:
+def exists(ns, root: str = "") -> bool:
+    """Does namespace ``ns`` exist? (``root``: where this process sees the machine's ``/``.)"""
     if ns is None:
         return True
+    p = root + path(ns)
     try:
         # a mount point on /run/netns/<name> holds a namespace (nsfs); an
         # unmounted leftover file does not
-        return os.stat(path(ns)).st_dev != os.stat(os.path.dirname(path(ns))).st_dev
+        return os.stat(p).st_dev != os.stat(os.path.dirname(p)).st_dev
     except OSError:
         return False
 

@@ -91,6 +91,15 @@ def forget(ns):
             s[1].close()
 
 
+def forget_gone():
+    """Close the sockets of every namespace that no longer exists (removed by hand, or its process ended)."""
+    with _lock:
+        cached = {ns for c in (_fast, _pyr) for ns in c if ns is not None}
+    for ns in cached:
+        if not netns.exists(ns):
+            forget(ns)
+
+
 def where(ns) -> str:
     return "the root namespace" if ns is None else f"namespace {ns!r}"
 
