@@ -283,3 +283,33 @@ def test_doctor_without_user_namespaces_says_neither_and_the_fix():
     out = json.loads(r.stdout.splitlines()[-1])
     assert out["mode"] == "neither"
     assert "user.max_user_namespaces is 0" in out["table"] and "sysctl -w" in out["table"]
+
+
+def test_namespace_deleted_by_hand_in_the_helper_is_freed():
+    """`ip netns del` in `netteach shell`: the next snapshot shows what the kernel shows."""
+    r = unprivileged.run("""
+import json, subprocess, time, netteach as nt
+from netteach.kernel import helper
+lab = nt.Lab("byhand")
+lab.add_netns("c1")
+lab.add_veth("v1", "eth0", peer_netns="c1")
+before = [i.ifname for i in lab.snapshot().namespace("host").interfaces]
+enter = ["nsenter", f"--target={helper.current().helper_pid}", "--user", "--net", "--mount",
+         "--preserve-credentials", "--"]
+subprocess.run(enter + ["ip", "netns", "del", "nt-byhand.c1"], check=True)
+names = [n.name for n in lab.snapshot().namespaces]
+deadline = time.monotonic() + 30  # the kernel frees a namespace in the background
+def v1():
+    return subprocess.run(enter + ["ip", "-n", "nt-byhand.host", "link", "show", "v1"],
+                          capture_output=True).returncode == 0
+while v1() and time.monotonic() < deadline:
+    time.sleep(0.05)
+after = [i.ifname for i in lab.snapshot().namespace("host").interfaces]
+lab.destroy()
+print(json.dumps({"before": before, "names": names, "after": after}))
+""")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.splitlines()[-1])
+    assert "v1" in out["before"]
+    assert out["names"] == ["host"]
+    assert out["after"] == ["lo"], "c1 was kept alive by netteach (and its veth pair with it)"

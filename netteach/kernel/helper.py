@@ -59,9 +59,14 @@ SELF = {"alive", "start_time"}
 def _exists_here(h, ns, *rest):
     from netteach.kernel import netns
 
+    h.check()
     if netns.exists(ns, root=f"/proc/{h.pid}/root"):
+        h.seen.add(ns)
         return True
-    return h.call("netns_exists", (ns,), {})  # gone: the helper lets go of its sockets into it
+    if ns in h.seen:  # it existed and is gone (`ip netns del`): the helper lets go of its sockets
+        h.seen.discard(ns)
+        return h.call("netns_exists", (ns,), {})
+    return False
 
 
 # Questions this process can ask the helper's filesystem itself, through
@@ -88,6 +93,7 @@ def local_path(path: str) -> str:
     h = _current
     if h is None or _in_helper:
         return path
+    h.check()
     return f"/proc/{h.pid}/root{path}"
 
 
@@ -157,6 +163,7 @@ class Helper:
         self.lock = threading.Lock()
         self.seq = 0
         self.alive = True
+        self.seen: set = set()  # namespaces seen existing (see VIEW)
         try:
             hello = self.reader.frame()
         except (EOFError, OSError):
@@ -203,6 +210,14 @@ class Helper:
             return value
         raise value
 
+    def check(self):
+        """Raise HelperGone if the helper has ended (killed from outside)."""
+        if self.proc.poll() is not None:
+            with self.lock:
+                if self.alive:
+                    self._gone()
+            raise errors.HelperGone(GONE)
+
     def _gone(self):
         global _current
         self._close()
@@ -219,10 +234,12 @@ class Helper:
         global _current
         with self.lock:
             if self.alive:
-                self._close()
-        if self.proc.poll() is None:
+                self._close()  # the helper reads the end of its socket and exits
+        try:
+            self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
             self.proc.kill()
-        self.proc.wait()
+            self.proc.wait()
         if _current is self:
             _current = None
 
@@ -318,9 +335,13 @@ def _forwarding(name: str, fn):
         h = _current
         if h is None or _in_helper or (name in SELF and args and args[0] == os.getpid()):
             return fn(*args, **kwargs)
-        if name in VIEW and args and (args[0] is None or not args[0].startswith("/")) and h.alive:
+        named = bool(args) and isinstance(args[0], str) and not args[0].startswith("/")
+        if name in VIEW and (named or (args and args[0] is None)) and h.alive:
             return VIEW[name](h, *args)
-        return h.call(name, args, kwargs)
+        out = h.call(name, args, kwargs)
+        if named:
+            h.seen.add(args[0])  # the helper may now hold a socket into it (see VIEW)
+        return out
     call.__wrapped_kernel__ = fn
     return call
 
@@ -372,9 +393,15 @@ def _mount_private_dirs():
 
 def _serve(sock: socket.socket) -> None:
     import importlib
+    import threading
 
     import netteach.kernel as kernel
+    from netteach.kernel import worker
 
+    # this thread is the kernel thread: no asyncio loop runs here, and nothing else
+    # in the helper calls the kernel layer, so its namespace hops need no hand-off
+    worker._thread = threading.current_thread()
+    functions: dict = {}
     reader = _Reader(sock)
     while True:
         try:
@@ -382,8 +409,11 @@ def _serve(sock: socket.socket) -> None:
         except EOFError:
             return  # the parent closed its end: stop
         try:
-            mod, _, attr = name.rpartition(".")
-            fn = getattr(importlib.import_module(f"netteach.kernel.{mod}") if mod else kernel, attr)
+            fn = functions.get(name)
+            if fn is None:
+                mod, _, attr = name.rpartition(".")
+                fn = functions[name] = getattr(
+                    importlib.import_module(f"netteach.kernel.{mod}") if mod else kernel, attr)
             reply = (seq, True, fn(*args, **kwargs))
         except BaseException as exc:  # every error goes back to the caller
             reply = (seq, False, exc)
