@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# netteach's one entry point on a fresh Debian/Ubuntu machine (as root, or it asks sudo):
-#   ./bootstrap.sh lab    install everything, then start JupyterLab on notebooks/ (127.0.0.1)
-#   ./bootstrap.sh test   install everything, then run the whole test suite (pytest)
+# netteach's one entry point on a fresh Debian/Ubuntu machine:
+#   ./bootstrap.sh lab          install everything, then start JupyterLab on notebooks/ (127.0.0.1)
+#                               as YOU: labs are rootless (sudo is asked only to install Debian packages)
+#   ./bootstrap.sh lab --root   the same, but JupyterLab runs as root (root-mode labs; see the README's risks)
+#   ./bootstrap.sh test         install everything, then run the whole test suite (pytest, as root: CI)
 # Extra arguments go to JupyterLab or pytest. Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 
 mode="${1:-}"; shift || true
-case "$mode" in lab|test|setup) ;; *) echo "usage: $0 lab|test|setup [args...]" >&2; exit 2;; esac
+case "$mode" in lab|test|setup) ;; *) echo "usage: $0 lab [--root]|test|setup [args...]" >&2; exit 2;; esac
+root_flag=""
+if [ "$mode" = lab ] && [ "${1:-}" = "--root" ]; then root_flag="--root"; shift; fi
 
-if [ "$(id -u)" != 0 ]; then
-  echo "netteach builds real network namespaces, which needs root: re-running with sudo" >&2
-  exec sudo -E "$0" "$mode" "$@"
+# The test suite builds labs as root (kernel tests), and `lab --root` is asked for: the whole
+# script runs as root. Otherwise it runs as you, and only the package installation uses sudo.
+if [ "$(id -u)" != 0 ] && { [ "$mode" = test ] || [ -n "$root_flag" ]; }; then
+  echo "this needs root: re-running with sudo" >&2
+  exec sudo -E "$0" "$mode" $root_flag "$@"
 fi
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # 1. Debian packages: the tools the labs drive, and Python's venv.
 debs="iproute2 nftables conntrack iputils-ping util-linux procps tcpdump ca-certificates"
@@ -33,10 +40,11 @@ if [ "$mode" = test ]; then
 fi
 if [ -n "$missing" ]; then
   echo "installing Debian packages:$missing"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends $missing >/dev/null ||
-    apt-get install -y -qq --no-install-recommends ${missing/containernetworking-plugins/} >/dev/null
+  [ "$(id -u)" = 0 ] || echo "(sudo is asked only for this: everything else runs as $(id -un))"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null ||
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      ${missing/containernetworking-plugins/} >/dev/null
 fi
 
 # 1b. For the tests (and notebook 08): a real Docker daemon that the tests start privately, in
@@ -69,7 +77,13 @@ if [ "$mode" = test ] || [ "${NETTEACH_DOCKER:-}" = 1 ]; then
   fi
 fi
 
-# 2. The Python environment (.venv), re-installed only when pyproject.toml changes.
+# 2. The Python environment (.venv, owned by whoever runs the labs), re-installed only when
+#    pyproject.toml changes.
+if [ -e .venv ] && [ ! -w .venv ]; then
+  echo "the .venv here belongs to $(stat -c %U .venv) (made by an earlier run as root); remove it with" >&2
+  echo "  sudo rm -rf $(pwd)/.venv   and run this again (or use: $0 lab --root)" >&2
+  exit 1
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
@@ -84,7 +98,19 @@ fi
 case "$mode" in
   setup) echo "netteach is installed in $(pwd)/.venv";;
   lab)
-    echo "starting JupyterLab on 127.0.0.1 - open the http://127.0.0.1:... URL printed below (it carries the token)"
+    if [ "$(id -u)" != 0 ]; then
+      # rootless labs need unprivileged user namespaces: say so now, with the fix, if they are refused
+      .venv/bin/python -c 'import sys
+from netteach.kernel.features import user_namespaces
+from netteach.kernel.helper import userns_blocker
+if not user_namespaces():
+    print("WARNING: labs cannot be built here as " + __import__("getpass").getuser() + ": " + userns_blocker()
+          + " (or: ./bootstrap.sh lab --root)", file=sys.stderr)' || true
+      echo "starting JupyterLab as $(id -un): labs run rootless, in a user namespace of your own"
+    else
+      echo "starting JupyterLab as root: root-mode labs (the README says what that risks)"
+    fi
+    echo "JupyterLab listens on 127.0.0.1 - open the http://127.0.0.1:... URL printed below (it carries the token)"
     exec .venv/bin/netteach lab "$@";;
   test)
     exec .venv/bin/python -m pytest "$@";;

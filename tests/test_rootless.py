@@ -137,7 +137,8 @@ time.sleep(600)
         os.kill(p.pid, signal.SIGKILL)
         p.wait()
         assert _wait_gone(out["helper"] + inside) == []
-        for kind, ino in helper_ns.items():
+        for kind, ino in helper_ns.items():  # (processes being killed take a moment to end)
+            assert _wait_gone(_pids_in(kind, ino)) == [], f"processes still in the helper's {kind} namespace"
             assert _pids_in(kind, ino) == [], f"processes still in the helper's {kind} namespace"
         assert _inodes_in_use("net").isdisjoint(lab_netns)
     finally:

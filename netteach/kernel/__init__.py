@@ -327,7 +327,11 @@ OWNED_DIRS = ("/etc/netns/", "/run/netteach/")
 
 
 def write_file(path: str, text: str) -> bool:
-    """Write a file under /etc/netns/ or /run/netteach/ (making its directory); False if it already said that."""
+    """Write a file under /etc/netns/ or /run/netteach/ (making its directory).
+
+    False if it already said that (a re-run cell). Rootless, the helper writes it:
+    these directories are private to it.
+    """
     if not os.path.normpath(path).startswith(OWNED_DIRS):
         raise errors.InvalidName(f"{path!r}: netteach only writes under /etc/netns/ and /run/netteach/")
     try:

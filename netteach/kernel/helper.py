@@ -115,12 +115,26 @@ def _frame(obj) -> bytes:
     return struct.pack("!I", len(data)) + data
 
 
+class _Passed:
+    """Stands for a socket the helper sent along (its file descriptor travels with SCM_RIGHTS)."""
+
+    def __init__(self, s: socket.socket):
+        self.family, self.type, self.proto = int(s.family), int(s.type), s.proto
+
+
 class _Reader:
-    """Length-prefixed frames from a stream socket; a partial read survives an interrupt."""
+    """Length-prefixed frames from a stream socket; a partial read survives an interrupt.
+
+    File descriptors that come along (sockets the helper opened for the caller, e.g. a
+    capture) are queued and take the place of the ``_Passed`` markers, in order.
+    """
+
+    FDS = socket.CMSG_SPACE(16 * 4)
 
     def __init__(self, sock):
         self.sock = sock
         self.buf = bytearray()
+        self.fds: list[int] = []
 
     def frame(self):
         while True:
@@ -129,11 +143,20 @@ class _Reader:
                 if len(self.buf) >= 4 + n:
                     data = bytes(self.buf[4:4 + n])
                     del self.buf[:4 + n]
-                    return pickle.loads(data)
-            chunk = self.sock.recv(1 << 20)
+                    return self._sockets(pickle.loads(data))
+            chunk, anc, _, _ = self.sock.recvmsg(1 << 20, self.FDS)
+            for level, kind, payload in anc:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    self.fds += struct.unpack(f"{len(payload) // 4}i", payload[:len(payload) // 4 * 4])
             if not chunk:
                 raise EOFError
             self.buf += chunk
+
+    def _sockets(self, msg):
+        if isinstance(msg, tuple) and len(msg) == 3 and isinstance(msg[2], _Passed):
+            p = msg[2]
+            return (msg[0], msg[1], socket.socket(p.family, p.type, p.proto, fileno=self.fds.pop(0)))
+        return msg
 
 
 class Helper:
@@ -249,6 +272,7 @@ def start() -> Helper:
     global _current
     with _lock:
         if _current is None or not _current.alive:
+            _wrap_submodules()
             _current = Helper()
         return _current
 
@@ -333,8 +357,10 @@ def _forwarding(name: str, fn):
     @functools.wraps(fn)
     def call(*args, **kwargs):
         h = _current
-        if h is None or _in_helper or (name in SELF and args and args[0] == os.getpid()):
+        if h is None or _in_helper or (name.rpartition(".")[2] in SELF and args and args[0] == os.getpid()):
             return fn(*args, **kwargs)
+        if any(isinstance(a, socket.socket) for a in args):
+            return fn(*args, **kwargs)  # works on a socket the helper handed over: here
         named = bool(args) and isinstance(args[0], str) and not args[0].startswith("/")
         if name in VIEW and (named or (args and args[0] is None)) and h.alive:
             return VIEW[name](h, *args)
@@ -344,6 +370,42 @@ def _forwarding(name: str, fn):
         return out
     call.__wrapped_kernel__ = fn
     return call
+
+
+# Submodules of netteach.kernel whose functions are plumbing of the calling side (they
+# never run alone in the helper), and functions that describe the calling process.
+PLUMBING = {"helper", "worker", "netns", "rtnl", "fastnl"}
+KEEP_LOCAL = {"features": {"capabilities", "tools", "user_namespaces"}, "procs": {"require_tool", "in_ns"}}
+_submodules_wrapped = False
+
+
+def _wrap_submodules() -> None:
+    """Forward the public functions of every netteach.kernel submodule too (``kernel.capture.x()``).
+
+    Done when the first helper starts (root mode never pays for it). A caller that
+    bound a function by ``from netteach.kernel.mod import f`` before that keeps the
+    unwrapped one: call it as ``mod.f()``.
+    """
+    global _submodules_wrapped
+    import importlib
+    import pkgutil
+    import types
+
+    import netteach.kernel as kernel
+
+    if _submodules_wrapped:
+        return
+    for info in pkgutil.iter_modules(kernel.__path__):
+        if info.name in PLUMBING:
+            continue
+        mod = importlib.import_module(f"netteach.kernel.{info.name}")
+        keep = KEEP_LOCAL.get(info.name, set())
+        for name, value in list(vars(mod).items()):
+            if (name.startswith("_") or name in keep or not isinstance(value, types.FunctionType)
+                    or value.__module__ != mod.__name__ or getattr(value, "__wrapped_kernel__", None)):
+                continue
+            setattr(mod, name, _forwarding(f"{info.name}.{name}", value))
+    _submodules_wrapped = True
 
 
 def install(namespace: dict) -> None:
@@ -417,11 +479,19 @@ def _serve(sock: socket.socket) -> None:
             reply = (seq, True, fn(*args, **kwargs))
         except BaseException as exc:  # every error goes back to the caller
             reply = (seq, False, exc)
+        passed = reply[2] if reply[1] and isinstance(reply[2], socket.socket) else None
+        if passed is not None:  # a socket for the caller (a capture): its descriptor goes along
+            reply = (seq, True, _Passed(passed))
         try:
             data = _frame(reply)
         except Exception as exc:  # an unpicklable result or error
             data = _frame((seq, False, errors.KernelError(f"{name}: {type(exc).__name__}: {exc}")))
-        sock.sendall(data)
+            passed = None
+        if passed is not None:
+            sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", passed.fileno()))])
+            passed.close()
+        else:
+            sock.sendall(data)
 
 
 def main(argv: list[str]) -> int:
@@ -438,7 +508,7 @@ def main(argv: list[str]) -> int:
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: `unshare` above us gone -> we go
     sock = socket.socket(fileno=fd)
     try:
-        _mount_private_dirs()
+        this._mount_private_dirs()
         from netteach.kernel import fastnl
 
         s = fastnl.Socket()  # the helper's own netns, the lab machine: lo up, like a machine's
@@ -450,7 +520,7 @@ def main(argv: list[str]) -> int:
     sock.sendall(_frame({"uid": os.getuid()}))
     os.dup2(errfd, 2)
     os.close(errfd)
-    _serve(sock)
+    this._serve(sock)  # the imported module's: its classes pickle by their real name
     return 0
 
 

@@ -147,10 +147,18 @@ def _read_sysctls(ns) -> dict:
 
 
 def state_many(spaces: list) -> list[dict]:
-    """For each kernel namespace: {"sysctls": {key: value or None}, "ruleset": [nft -j objects]}."""
+    """For each kernel namespace: {"sysctls": {key: value or None}, "ruleset": [nft -j objects]}.
+
+    A namespace whose rules this process may not read (the machine's own, seen by a
+    rootless user) also says ``"unreadable"``; its ruleset is then left empty.
+    """
     def one(ns):
+        sysctls: dict = {}
         try:
-            return _read_sysctls(ns), _tables_in(ns)
+            sysctls = _read_sysctls(ns)
+            return sysctls, _tables_in(ns)
+        except PermissionError:  # a namespace this process may look at but not administer
+            return sysctls, None  # (the machine's own, to a rootless user): its rules cannot be read
         except (errors.NoSuchNamespace, OSError):  # gone meanwhile (a process's namespace): nothing to say
             return {}, 0
 
@@ -166,4 +174,6 @@ def state_many(spaces: list) -> list[dict]:
                 rulesets[i] = json.loads(out).get("nftables", []) if rc == 0 else []
             except ValueError:
                 rulesets[i] = []
-    return [{"sysctls": s, "ruleset": rulesets.get(i, [])} for i, (s, _) in enumerate(first)]
+    return [{"sysctls": s, "ruleset": rulesets.get(i, []),
+             **({"unreadable": "nftables rules (reading them needs CAP_NET_ADMIN)"} if n is None else {})}
+            for i, (s, n) in enumerate(first)]
