@@ -281,6 +281,14 @@ def cleanup(all: bool = False) -> list[str]:
     ``NETTEACH_LAB=NAME``. A lab whose state file cannot be read has no owner
     that could be checked: it is removed by its markers. Returns the names removed.
     """
+    from netteach.kernel import helper
+    from netteach.kernel.features import capabilities
+
+    caps = capabilities()
+    if helper.current() is None and not (caps["net_admin"] and caps["sys_admin"]):
+        raise errors.PermissionDenied(
+            "removing the machine's netteach labs needs root (`sudo netteach cleanup`); rootless labs "
+            "never need it: they vanish with the notebook kernel that made them")
     removed = []
     with state.locked():
         for name in state.all_names():

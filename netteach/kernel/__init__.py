@@ -291,7 +291,12 @@ def dump(ns) -> dict:
 
 
 def nsids(ns, others: list) -> dict:
-    """{nsid: other} for each namespace in ``others`` that ``ns`` knows by an id."""
+    """{nsid: other} for each namespace in ``others`` that ``ns`` knows by an id.
+
+    Empty if ``ns`` itself is gone meanwhile (a process namespace whose process ended).
+    """
+    if not netns_exists(ns):
+        return {}
     sock = _rtnl.fast(ns)
     out = {}
     for other in others:
