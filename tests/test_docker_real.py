@@ -382,3 +382,25 @@ with nt.Lab({lab_name!r}, host="root") as lab:
     # and nothing of the lab is left in that namespace
     links = ipj(f"/proc/{pid}/ns/net", "link")
     assert not [l for l in links if l["ifname"].startswith(("ntbr", "ntv"))]
+
+
+def test_docker_on_iptables_legacy_is_said_and_read(real_docker, lab_name):
+    """A dockerd whose rules are in the old x_tables backend: nft shows nothing, netteach says so and reads them."""
+    from netteach.kernel import dockerd
+
+    d = dockerd.start(iptables="legacy")
+    try:
+        image = d.import_busybox()
+        import docker
+
+        client = docker.DockerClient(base_url=d.url, version="auto")
+        client.containers.run(image, ["sleep", "100000"], name="web", detach=True, ports={"80/tcp": 8080})
+        client.close()
+        snap = nt.inspect(processes=False, docker=d.url)
+        assert snap.docker.firewall == "iptables-legacy"
+        assert "-j DNAT --to-destination 172.17.0.2:80" in snap.iptables_legacy and "DOCKER" not in snap.nft
+        assert "iptables-legacy" in snap.namespace(snap.docker_host).note
+        facts = engine.host_facts(d.url)
+        assert facts["firewall"] == "iptables-legacy" and facts["forward_policy"] == "drop"
+    finally:
+        d.stop()

@@ -459,7 +459,7 @@ def iptables_legacy_save(ns) -> str:
     if not shutil.which("iptables-legacy-save"):
         return ""
     # only where legacy tables exist: listing them must not load the x_tables modules
-    rc, out, err = run(ns, ["sh", "-c", "test -s /proc/net/ip_tables_names && exec iptables-legacy-save"])
+    rc, out, err = run(ns, ["sh", "-c", "grep -q . /proc/net/ip_tables_names && exec iptables-legacy-save"])
     return out if rc == 0 else ""
 
 

@@ -257,10 +257,13 @@ def available() -> str | None:
     return None
 
 
-def start(directory: str | None = None, timeout: float = 60) -> PrivateDockerd:
+def start(directory: str | None = None, timeout: float = 60, iptables: str | None = None) -> PrivateDockerd:
     """Start Debian's dockerd under ``unshare --net --mount``, data and exec roots on tmpfs.
 
     Returns when its Engine API answers. Needs root. Stop it with ``.stop()``.
+    ``iptables="legacy"`` gives it the old x_tables backend (``iptables-legacy``)
+    instead of the machine's default, as on hosts where Docker's rules are
+    invisible to ``nft list ruleset``.
     """
     path = _dockerd()
     if not shutil.which("unshare"):
@@ -275,7 +278,18 @@ def start(directory: str | None = None, timeout: float = 60) -> PrivateDockerd:
         conf["deprecated-key-path"] = "/run/docker-key.json"  # else 20.10 writes /etc/docker/key.json
     with open(os.path.join(d, "daemon.json"), "w") as f:
         json.dump(conf, f)
-    env = {**os.environ, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}  # Debian's binaries, not /usr/local's
+    path_dirs = "/usr/sbin:/usr/bin:/sbin:/bin"  # Debian's binaries, not /usr/local's
+    if iptables == "legacy":  # dockerd runs `iptables`: let that be the legacy one, for it alone
+        shims = os.path.join(d, "legacy-bin")
+        os.makedirs(shims, exist_ok=True)
+        for tool in ("iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save",
+                     "ip6tables-restore"):
+            target = shutil.which(tool.replace("tables", "tables-legacy", 1), path=path_dirs)
+            if target is None:
+                raise errors.MissingTool("iptables-legacy is missing: `apt-get install iptables`")
+            os.symlink(target, os.path.join(shims, tool))
+        path_dirs = shims + ":" + path_dirs
+    env = {**os.environ, "PATH": path_dirs}
     env.pop("DOCKER_HOST", None)
     # docker-init (tini, from docker.io) as a subreaper: container shims orphaned at shutdown are
     # reaped by it instead of lingering as zombies where init does not reap
