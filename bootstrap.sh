@@ -17,18 +17,24 @@ if [ "$mode" = lab ] && [ "${1:-}" = "--root" ]; then root_flag="--root"; shift;
 # script runs as root. Otherwise it runs as you, and only the package installation uses sudo.
 if [ "$(id -u)" != 0 ] && { [ "$mode" = test ] || [ -n "$root_flag" ]; }; then
   echo "this needs root: re-running with sudo" >&2
-  exec sudo -E "$0" "$mode" $root_flag "$@"
+  # only what installing needs (proxies, package indexes), never the caller's whole environment
+  keep="PYTHON,http_proxy,https_proxy,no_proxy,HTTP_PROXY,HTTPS_PROXY,NO_PROXY"
+  keep="$keep,PIP_INDEX_URL,PIP_EXTRA_INDEX_URL,PIP_FIND_LINKS,PIP_CERT,PIP_DEFAULT_TIMEOUT,NETTEACH_DOCKER,NETTEACH_BROWSER_TESTS,NETTEACH_SCREENSHOTS,NETTEACH_DEBIAN_MIRROR"
+  exec sudo --preserve-env="$keep" "$0" "$mode" $root_flag "$@"
 fi
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # 1. Debian packages: the tools the labs drive, and Python's venv.
 debs="iproute2 nftables conntrack iputils-ping util-linux procps tcpdump ca-certificates"
+[ "$mode" = test ] && debs="$debs debootstrap git"  # the test of a fresh Debian (tests/test_fresh_debian.py)
 PY="${PYTHON:-python3}"
-command -v "$PY" >/dev/null 2>&1 || debs="$debs python3"
 missing=""
 for p in $debs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
-if command -v "$PY" >/dev/null 2>&1 && ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
-  missing="$missing python3-venv python3-pip"
+# a Python that can make a venv with pip: Debian splits venv/ensurepip into python3-venv
+if ! command -v "$PY" >/dev/null 2>&1; then
+  missing="$missing python3 python3-venv"
+elif ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  missing="$missing python3-venv"
 fi
 # the reference CNI plugins (notebook 01 runs one by hand); optional: skipped where not packaged
 dpkg -s containernetworking-plugins >/dev/null 2>&1 || missing="$missing containernetworking-plugins"
@@ -84,8 +90,13 @@ if [ -e .venv ] && [ ! -w .venv ]; then
   echo "  sudo rm -rf $(pwd)/.venv   and run this again (or use: $0 lab --root)" >&2
   exit 1
 fi
+# A .venv left half-made (an interrupted first run: no pip in it) is made again.
+if [ -e .venv ] && ! .venv/bin/python -c 'import pip' >/dev/null 2>&1; then
+  echo "the .venv here is incomplete (no working pip): making it again"
+  rm -rf .venv
+fi
 if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
+  "$PY" -m venv .venv || { rm -rf .venv; echo "could not make .venv with $PY" >&2; exit 1; }
 fi
 stamp=".venv/.netteach-installed"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"

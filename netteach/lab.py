@@ -803,8 +803,12 @@ class Lab:
         _exec_args(command, timeout, input)
         return probe.run(netns, kns, command, timeout=timeout, input=input)
 
-    def ping(self, netns: str, target: str, count: int = 1, timeout: float = 1) -> probe.PingResult:
-        """``ip netns exec NETNS ping -c COUNT TARGET``: truthy when answered."""
+    def ping(self, netns: str, target: str, count: int = 1, timeout: float = 2) -> probe.PingResult:
+        """``ip netns exec NETNS ping -c COUNT -W TIMEOUT TARGET``: truthy when answered.
+
+        It waits 2 s for a reply: ARP asks again after 1 s, so one lost ARP
+        exchange (a cable that just came up) does not make the first ping fail.
+        """
         kns = self._ns(netns)
         target = names.ping_target(target)
         r = probe.ping(netns, kns, target, count=names.count(count), timeout=names.seconds(timeout, most=60))

@@ -417,6 +417,7 @@ class DockerHost(Lab):
             n = self._nets[name]
             if ((want_subnet is None or str(want_subnet) == n["subnet"]) and gateway in (None, n["gateway"])
                     and opts == n.get("options", {}) and bool(internal) == n.get("internal", False)):
+                self._network_in_kernel(name)  # a re-run cell: the kernel may lack it (a killed owner)
                 return n["bridge"]
             raise errors.Conflict(f"network with name {name} already exists (subnet {n['subnet']})")
         net = want_subnet or ipaddress.ip_network(self._free_subnet())
@@ -435,18 +436,23 @@ class DockerHost(Lab):
                             "masquerade": opts.get("com.docker.network.bridge.enable_ip_masquerade", "true") == "true"}
         self._save()
         try:
-            self.add_bridge(bridge)
-            if opts.get(MTU_OPTION):
-                self.set_mtu(HOST, bridge, int(opts[MTU_OPTION]))
-            self.add_addr(HOST, bridge, f"{gw}/{net.prefixlen}")
-            self.set_up(HOST, bridge)
-            self._apply_rules()
+            self._network_in_kernel(name)
         except BaseException:
             self._nets.pop(name, None)
             self._save()
             self.delete_link(HOST, bridge)
             raise
         return bridge
+
+    def _network_in_kernel(self, name: str):
+        """The network's bridge, up, with its gateway address, and the rules: made where missing."""
+        n = self._nets[name]
+        self.add_bridge(n["bridge"])
+        if n.get("options", {}).get(MTU_OPTION):
+            self.set_mtu(HOST, n["bridge"], int(n["options"][MTU_OPTION]))
+        self.add_addr(HOST, n["bridge"], f"{n['gateway']}/{ipaddress.ip_network(n['subnet']).prefixlen}")
+        self.set_up(HOST, n["bridge"])
+        self._apply_rules()
 
     @_serialised
     def network_rm(self, name: str) -> None:
@@ -555,7 +561,12 @@ class DockerHost(Lab):
             spec["aliases"] = list(aliases)
         if name in self._ctrs:
             if self._ctrs[name]["spec"] == spec:
-                return Container(self, name)
+                if self._container_in_kernel(name):
+                    return Container(self, name)
+                # the model ran ahead of the kernel (its owner was killed mid-cell): make it again
+                self._remove_container(name)
+                return self.run(name, network=network, publish=publish, ip=ip, mac=mac, serve=serve,
+                                dns=dns, hostname=hostname, add_host=add_host, aliases=aliases)
             raise errors.Conflict(f'the container name "{name}" is already in use by a container with '
                                   f"other options - remove it first with dh.rm({name!r})")
         mode, netns = self._mode(network)
@@ -620,6 +631,28 @@ class DockerHost(Lab):
             self._remove_container(name)
             raise
         return Container(self, name)
+
+    def _container_in_kernel(self, name: str) -> bool:
+        """Does the kernel hold what the model says of this container (namespace, links, addresses,
+        processes)? Asked when a cell runs ``dh.run`` again."""
+        c = self._ctrs[name]
+        if c["netns"] == name:
+            kns = self.kernel_name(name)
+            if kns not in self._st.netns or not kernel.netns_exists(kns):
+                return False
+            if c["endpoints"]:
+                have = {a["address"] for a in kernel.dump(kns)["addrs"]}
+                if any(ep["ip"] not in have for ep in c["endpoints"].values()):
+                    return False
+                if None in kernel.links_get(self._host(), [ep["veth"] for ep in c["endpoints"].values()]):
+                    return False
+            elif self._mode(c["spec"]["network"])[0] == "bridge":
+                return False  # never attached
+        procs = {p["pid"]: p for p in self._st.procs if p.get("pid")}
+        pids = ([c["server"]] if c["spec"]["serve"] else []) + list(c.get("proxies", []))
+        if (c["spec"]["serve"] and not c["server"]) or len(c.get("proxies", [])) != len(c["ports"]):
+            return False
+        return all(pid in procs and kernel.alive(pid, procs[pid]["start"]) for pid in pids)
 
     def _mode(self, network: str):
         """(mode, namespace to share or None)."""
@@ -898,7 +931,7 @@ class DockerHost(Lab):
             raise errors.Conflict(f"container {dst!r} has no address (network mode none): nothing can reach it")
         return target
 
-    def ping(self, src: str, dst: str, count: int = 1, timeout: float = 1) -> probe.PingResult:
+    def ping(self, src: str, dst: str, count: int = 1, timeout: float = 2) -> probe.PingResult:
         """``docker exec SRC ping DST``: DST is a container, "host", "internet" or an address."""
         kns = self._kns_of(src)
         if not isinstance(dst, str):
@@ -933,6 +966,12 @@ class DockerHost(Lab):
 
         ``among=["web", "db", "internet"]`` limits the matrix to those (published ports count
         when ``"host"`` is among them).
+
+        Every pair gets a real ICMP echo from its source namespace (as ``ping``
+        sends it; see :mod:`netteach.kernel.icmp`), with bounded resources, so
+        the answer is right at 300 containers too. With many containers the
+        namespaces' neighbour (ARP) caches are flushed along the way: the
+        machine's neighbour table is shared and small.
         """
         who = list(self._ctrs) + [HOST, INTERNET]
         if among is not None:
@@ -954,11 +993,12 @@ class DockerHost(Lab):
             for hp in (c["ports"] if HOST in who else []):
                 services.append((f"host:{hp}", HOST, int(hp)))
         http_jobs = [(s, label, dst, port) for s in who for label, dst, port in services]
+        flush = [self.kernel_name(n) for n in self.namespaces]
         # a bar in a notebook when it takes a while (tens of containers), nothing in a script
         with ThreadPoolExecutor(1) as pool, Progress(len(pings) + len(http_jobs), "reachability") as bar:
-            # pings (processes) and TCP (sockets) at the same time
-            pinging = pool.submit(probe.ping_many, [(s, self._kns_of(s), self._target(s, d)) for s, d in pings],
-                                  timeout=timeout)
+            # ICMP and TCP sockets at the same time, each bounded
+            pinging = pool.submit(kernel.echo_many, [(self._kns_of(s), self._target(s, d)) for s, d in pings],
+                                  timeout=timeout, flush=flush)
             http_res = probe.http_get_many([(s, self._kns_of(s), self._target(s, dst), port)
                                             for s, _, dst, port in http_jobs], timeout=timeout + 1)
             bar.advance(len(http_jobs))

@@ -463,6 +463,15 @@ def iptables_legacy_save(ns) -> str:
     return out if rc == 0 else ""
 
 
+# ---- probes ---------------------------------------------------------------------------------
+
+def echo_many(jobs: list, timeout: float = 1.0, attempts: int = 3, flush: list | None = None) -> list[bool]:
+    """For each ``(ns, address)``: does an ICMP echo from ``ns`` get a reply? (:mod:`.icmp`)"""
+    from netteach.kernel import icmp
+
+    return icmp.echo_many([(ns, str(a)) for ns, a in jobs], timeout=timeout, attempts=attempts, flush=flush)
+
+
 # ---- rootless: while this process uses a helper, every function above runs there --------------
 # (keep this last: functions defined below it would not be forwarded)
 from netteach.kernel import helper as _helper  # noqa: E402
