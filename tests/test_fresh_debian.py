@@ -22,7 +22,7 @@ from tests.conftest import needs_root
 
 MIRROR = os.environ.get("NETTEACH_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 SUITE = "bookworm"
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.environ.get("NETTEACH_REPO") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 pytestmark = [needs_root]
 
