@@ -48,6 +48,12 @@ def test_bootstrap_setup_on_a_fresh_debian(tmp_path):
         assert r.returncode == 0, f"debootstrap failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
         assert not (root / "usr/bin/python3").exists(), "a minimal Debian has no python3"
         shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
+        # this machine's trust store (a proxy may present its own CA), for pip inside
+        bundle = os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt"
+        pip_cert = ""
+        if os.path.exists(bundle):
+            shutil.copy(bundle, root / "etc/netteach-host-ca.crt")
+            pip_cert = "PIP_CERT=/etc/netteach-host-ca.crt "
         clone = root / "root/netteach"
         subprocess.run(["git", "clone", "-q", "--no-hardlinks", REPO, str(clone)], check=True)
         # an interrupted earlier run left a .venv with a python and no pip
@@ -55,7 +61,7 @@ def test_bootstrap_setup_on_a_fresh_debian(tmp_path):
         (clone / ".venv/bin/python").write_text('#!/bin/sh\nexec python3 "$@"\n')
         (clone / ".venv/bin/python").chmod(0o755)
         script = (f"mount -t proc proc {root}/proc && exec chroot {root} /usr/bin/env -i "
-                  "PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "
+                  f"PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 {pip_cert}"
                   "/bin/bash -c 'cd /root/netteach && ./bootstrap.sh setup && "
                   ".venv/bin/python -c \"import netteach, pyroute2; print(netteach.__version__)\"'")
         r = subprocess.run(["unshare", "--mount", "--pid", "--fork", "--uts", "--propagation", "private",
