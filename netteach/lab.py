@@ -877,8 +877,11 @@ class Lab:
         return pid
 
     def _log_path(self, what: str) -> str:
-        """A log file (stderr of a process the lab starts) that destroy() removes."""
-        return self.own_path(os.path.join(state.STATE_DIR, f"{self.name}.{what}.log"))
+        """A fresh log file (stderr of a process the lab starts) that destroy() removes."""
+        path = self.own_path(os.path.join(state.STATE_DIR, f"{self.name}.{what}.log"))
+        with contextlib.suppress(OSError):  # what an earlier process wrote there is not this one's
+            os.unlink(kernel.local_path(path))
+        return path
 
     def _wait_listening(self, pid: int, port: int, timeout: float = 10, log: str | None = None,
                         what: str | None = None):
@@ -889,12 +892,10 @@ class Lab:
         deadline = time.monotonic() + timeout
         ready = f"listening on port {port}"
         start = next(p for p in self._st.procs if p["pid"] == pid)["start"]
-        offset = os.path.getsize(kernel.local_path(log)) if log and os.path.exists(kernel.local_path(log)) else 0
 
         def output() -> str:  # what the process wrote (its stderr) since it started
             with contextlib.suppress(OSError):
                 with open(kernel.local_path(log), errors="replace") as f:
-                    f.seek(offset)
                     return f.read()
             return ""
 
