@@ -229,3 +229,17 @@ def doctor(show: bool = True, probe: bool = True, docker: bool | str = True) -> 
     if show:
         print(c.table())
     return c
+
+
+class _CallableModule(type(os)):
+    """Importing ``netteach.doctor`` makes the package attribute ``nt.doctor`` this module
+    (Python binds a submodule to its package's name), hiding the function of the same name;
+    calling the module calls the function, so ``nt.doctor()`` works whatever was imported first."""
+
+    def __call__(self, *args, **kwargs):
+        return doctor(*args, **kwargs)
+
+
+import sys as _sys  # noqa: E402
+
+_sys.modules[__name__].__class__ = _CallableModule

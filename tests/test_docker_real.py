@@ -314,7 +314,7 @@ def test_real_host_is_drawn_like_a_dockerhost(docker_env, twin):
 
 
 def test_doctor_reports_the_daemon_and_what_it_means(docker_env, capsys):
-    from netteach.doctor import doctor  # (nt.doctor is shadowed by the submodule once it is imported)
+    from netteach.doctor import doctor
 
     caps = doctor(probe=False)
     d = caps.docker

@@ -73,3 +73,11 @@ def test_unknown_docker_chain_is_no_such_chain(lab_name):
             dh.rules("DOCKER-NOPE")
         assert not isinstance(exc.value, nt.NoSuchInterface)
     assert netteach_leftovers(lab_name) == []
+
+
+def test_nt_doctor_stays_callable_after_its_module_is_imported():
+    import netteach as nt
+    import netteach.doctor  # binds the submodule to the package's name 'doctor'
+
+    caps = nt.doctor(show=False)
+    assert type(caps).__name__ == "Capabilities"

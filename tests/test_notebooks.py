@@ -22,7 +22,8 @@ def execute(path: str, times: int = 2):
     nb = nbformat.read(path, as_version=4)
     cells = [c for c in nb.cells if c.cell_type == "code"]
     nb.cells = [nbformat.from_dict(dict(c)) for _ in range(times) for c in cells]
-    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+    # startup_timeout: a kernel slow to start on a loaded machine once left nbclient hanging in cleanup
+    client = nbclient.NotebookClient(nb, timeout=120, startup_timeout=300, kernel_name="python3",
                                      resources={"metadata": {"path": os.path.dirname(path)}})
     client.execute()
     return nb

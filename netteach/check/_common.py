@@ -81,7 +81,8 @@ def route_to(ns, address: str):
 
 def need_ping(lab, netns: str, target: str, problems: list) -> bool:
     """Ask the kernel: does ``ping TARGET`` from inside ``netns`` get an answer?"""
-    if lab.ping(netns, target, count=1, timeout=1):
+    # a second, slower try: the first echo can be lost while ARP or a new bridge port settles
+    if lab.ping(netns, target, count=1, timeout=1) or lab.ping(netns, target, count=1, timeout=3):
         return True
     problems.append(f"ping {target} from {netns!r} gets no answer")
     return False

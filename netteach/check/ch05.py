@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import json
 
+from netteach import errors
 from netteach.check import Result
 from netteach.check.ch03 import _safe
 
@@ -37,9 +38,9 @@ def _vxlan_info(link: dict) -> dict:
 
 def _vxlans(lab, node: str) -> list[dict]:
     """The VXLAN devices of a node, read with ``ip -d -j link`` (VNI, remote, port, MTU, bridge)."""
-    r = lab.exec(node, "ip -d -j link show type vxlan")
-    if r.returncode != 0:
-        return []
+    r = lab.exec(node, "ip -d -j link show type vxlan", timeout=30)
+    if r.returncode != 0:  # say what failed rather than report a device as missing
+        raise errors.KernelError(f"reading {node}'s VXLAN devices failed: {r.stderr.strip() or r.returncode}")
     return [_vxlan_info(link) for link in json.loads(r.stdout or "[]")]
 
 

@@ -31,7 +31,7 @@ def _seen_as(body: str) -> str | None:
 def w1_reaches_internet(dh, container: str = "w1") -> Result:
     """Exercise 1: w1 gets an answer from the internet's web site, which sees the host's address."""
     title = "w1_reaches_internet"
-    r = dh.http_get(container, SITE, 80, timeout=1)
+    r = dh.http_get(container, SITE, 80, timeout=3)
     if not r:
         return Result(title, [f"{container} gets no answer from http://{SITE}/ (dh.trace({container!r}, "
                               "'internet', 80) follows the request; and the reply?)"])
@@ -46,7 +46,7 @@ def published_port_answers(dh, port: int = 8080, container: str = "web") -> Resu
     """Exercise 2: the internet gets web's answer on host:8080, and web still reaches the internet."""
     title = "published_port_answers"
     problems = []
-    r = dh.http_get("internet", UPLINK, port, timeout=1)
+    r = dh.http_get("internet", UPLINK, port, timeout=3)
     if not r:
         problems.append(f"the internet gets no answer from {UPLINK}:{port} "
                         f"(dh.trace('internet', 'host', {port}) follows the request; and the reply?)")
