@@ -155,19 +155,27 @@ def remove_path(path: str, lab: str) -> None:
     kernel.remove_path(norm)  # (in the helper's file system when rootless)
 
 
-def kill_processes(name: str, procs: list) -> None:
-    """Stop the lab's processes: those recorded, and any other carrying its marker."""
+def kill_processes(name: str, procs: list, netns: list | None = None) -> None:
+    """Stop the lab's processes: those recorded, and any other carrying its marker inside one of
+    the lab's namespaces (a lab of the same name elsewhere - another sandbox, a rootless helper's
+    private /run - is not this one)."""
     for p in reversed(procs):
         if p.get("pid"):
             kernel.kill(p["pid"], p.get("start"))
+    inodes = {kernel.netns_inode(k) for k in (netns or [])} - {None}
     for pid, start in kernel.marked(name):
-        kernel.kill(pid, start)
+        try:
+            ino = os.stat(f"/proc/{pid}/ns/net").st_ino
+        except OSError:
+            continue
+        if ino in inodes:
+            kernel.kill(pid, start)
 
 
 def teardown(st: state.LabState) -> None:
     """Remove what state ``st`` lists, checking markers; then its state file. Caller holds the lock."""
     mark = marker(st.name)
-    kill_processes(st.name, st.procs)
+    kill_processes(st.name, st.procs, st.netns)
     for r in reversed(st.routes):
         ns, dst, via = r[:3]
         dev = r[3] if len(r) > 3 else None
@@ -312,7 +320,7 @@ def cleanup(all: bool = False) -> list[str]:
             if alias.startswith(MARK_PREFIX):
                 lab_name = alias[len(MARK_PREFIX):]
                 if lab_name not in live and kns.startswith(kernel_netns_name(lab_name, "")):
-                    kill_processes(lab_name, [])
+                    kill_processes(lab_name, [], [kns])
                     kernel.netns_delete(kns)
                     remove_path(os.path.join("/etc/netns", kns), lab_name)
                     removed.append(lab_name)
