@@ -96,7 +96,7 @@ def test_dead_owner_is_taken_over(lab_name, untouched_root):
 
 def test_cleanup_never_touches_unmarked_objects(lab_name):
     """Another program's namespace with a veth0 and a docker0 bridge, and a namespace that only
-    looks like netteach's, all survive cleanup(). (No test calls cleanup(all=True): on a
+    looks like netteach's, all survive cleanup(). (No test removes every lab: on a
     teacher's machine it would destroy the live labs of every notebook.)"""
     other = f"other-{lab_name}"
     sh(f"ip netns add {other}")
