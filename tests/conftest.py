@@ -75,3 +75,9 @@ def lab(lab_name, untouched_root):
 
 # a real, private dockerd for the tests that read one (session scope: started once)
 from tests.dockerd_fixture import docker_env, real_docker  # noqa: E402,F401
+
+
+def problems(result):
+    """A failing self-check's problems as one line (asserting that the check did fail)."""
+    assert not result, result
+    return "; ".join(result.problems)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import netteach as nt
-from tests.conftest import needs_root, netteach_leftovers
+from tests.conftest import needs_root, netteach_leftovers, problems
 
 pytestmark = [needs_root, pytest.mark.kernel]
 
@@ -28,11 +28,6 @@ def dh(lab_name, untouched_root):
     yield dh
     dh.destroy()
     assert netteach_leftovers(lab_name) == []
-
-
-def problems(result):
-    assert not result, result
-    return "; ".join(result.problems)
 
 
 def test_checks_are_exported_by_name():
