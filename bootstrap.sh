@@ -26,7 +26,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # 1. Debian packages: the tools the labs drive, and Python's venv.
 debs="iproute2 nftables conntrack iputils-ping util-linux procps tcpdump ca-certificates"
-[ "$mode" = test ] && debs="$debs debootstrap git"  # the test of a fresh Debian (tests/test_fresh_debian.py)
+[ "$mode" = test ] && debs="$debs debootstrap git sudo"  # tests/test_fresh_debian.py; tests/test_launcher.py (sudo)
 PY="${PYTHON:-python3}"
 missing=""
 for p in $debs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
