@@ -198,3 +198,33 @@ def test_host_mode_mismatch_is_clear(lab_name, untouched_root):
     with pytest.raises(nt.InvalidName, match="host="):
         nt.Lab(lab_name, host="vm")
     assert netteach_leftovers(lab_name) == []
+
+
+def test_a_namespace_is_marked_before_it_has_a_name(lab_name, monkeypatch):
+    """Both ways of making a namespace (a spare made ahead, or one made on the spot) mark its
+    ``lo`` before the name appears in /run/netns: a process killed in between leaves no named,
+    unmarked namespace, which cleanup would have to leave on the machine (unmarked = not ours)."""
+    from netteach import kernel
+    from netteach.kernel import netns as knetns
+
+    seen = []
+    original = knetns.create
+
+    def watched(name, then=None):
+        def then_and_look():
+            result = then()
+            seen.append(os.path.ismount(knetns.path(name)))  # named yet (mounted at /run/netns/NAME)?
+            return result
+        return original(name, then_and_look)
+
+    monkeypatch.setattr(knetns, "create", watched)
+    monkeypatch.setattr(knetns.spares, "take", lambda: None)  # the on-the-spot way
+    name, marker = f"nt-{lab_name}.probe", f"netteach:{lab_name}:test"
+    try:
+        assert kernel.netns_add(name, alias=marker, sysctls={"net.ipv4.ip_forward": 0})
+        assert seen == [False], "the namespace had its name before it was marked"
+        lo = kernel.links_get(name, ["lo"])[0]
+        assert lo and lo.get("alias") == marker, lo
+    finally:
+        kernel.netns_delete(name)
+    assert not netteach_leftovers(lab_name)

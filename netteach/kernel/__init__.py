@@ -106,8 +106,16 @@ def netns_add(name: str, alias: str | None = None, sysctls: dict | None = None) 
                         from netteach.kernel.procs import _sysctl_error
 
                         raise _sysctl_error(exc, ", ".join(want), "set " + ", ".join(want)) from None
-                return _fl.Socket()
+                s = _fl.Socket()
+                try:
+                    if alias:  # marked before create() names it, as on the fast path
+                        s.transact([_fl.setlink(1, alias=alias)])
+                except BaseException:
+                    s.close()
+                    raise
+                return s
             sock = _call(_netns.create, name, inside)
+            alias = None
     except FileExistsError:
         raise errors.Conflict(f"/run/netns/{name} exists but holds no namespace; "
                               f"remove it with `rm /run/netns/{name}`") from None

@@ -107,9 +107,12 @@ def _ensure_run_dir():
 
 
 def create(name: str, then=None):
-    """``ip netns add name``; ``then()`` runs inside the new namespace before returning.
+    """``ip netns add name``; ``then()`` runs inside the new namespace before it gets its name.
 
     Returns what ``then`` returned; FileExistsError if the name is taken (callers check first).
+    ``then`` runs first so that a namespace is marked (its ``lo`` alias) before anyone can see
+    it by name: a process killed in between leaves an anonymous namespace, which the kernel
+    frees, never a named one that cleanup must leave alone because it is unmarked.
     """
     root_fd()
     if not os.path.ismount(RUN_DIR):
@@ -123,11 +126,15 @@ def create(name: str, then=None):
     except BaseException:
         os.unlink(target)
         raise
+    result = None
     try:
+        result = then() if then else None
         _check(libc.mount(b"/proc/thread-self/ns/net", target.encode(), b"none", MS_BIND, None),
                f"mounting network namespace {name!r}")
-        return then() if then else None
+        return result
     except BaseException:
+        if hasattr(result, "close"):
+            result.close()
         libc.umount2(target.encode(), MNT_DETACH)
         with contextlib.suppress(OSError):
             os.unlink(target)
