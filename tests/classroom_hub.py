@@ -158,8 +158,14 @@ class Hub:
         headers = {"Authorization": f"token {self.token}"}
         body = json.dumps({"path": path, "type": "notebook", "name": os.path.basename(path),
                            "kernel": {"name": "python3"}})
-        r = await AsyncHTTPClient().fetch(f"{base}/sessions", method="POST", headers=headers, body=body,
-                                          request_timeout=180)
+        from tornado.httpclient import HTTPClientError
+
+        try:
+            r = await AsyncHTTPClient().fetch(f"{base}/sessions", method="POST", headers=headers, body=body,
+                                              request_timeout=180)
+        except HTTPClientError as e:
+            answer = e.response.body[:500] if e.response is not None and e.response.body else b""
+            raise RuntimeError(f"{name}: POST {base}/sessions: {e} {answer!r}\n{self.logtail()}") from None
         session = json.loads(r.body)
         ws_url = base.replace("http://", "ws://") + f"/kernels/{session['kernel']['id']}/channels"
         ws = await websocket_connect(HTTPRequest(ws_url, headers=headers, request_timeout=180),

@@ -51,7 +51,7 @@ class Students:
 
     def __init__(self, n: int):
         tag = os.getpid() % 100000
-        self.names = [f"nts{tag}{chr(97 + i)}" for i in range(n)]
+        self.names = [f"nts{tag}s{i:03d}" for i in range(n)]  # valid user names for any n
         self.base = tempfile.mkdtemp(prefix="nt-homes-", dir="/tmp")
         os.chmod(self.base, 0o755)
 
