@@ -259,13 +259,20 @@ class Lab:
         """The named links of a namespace, asked in one go; NoSuchInterface names what is there."""
         for ifname in ifnames:
             names.ifname(ifname)
-        links = kernel.links_get(kns, list(ifnames))
+        return self._present(netns, kns, ifnames, kernel.links_get(kns, list(ifnames)))
+
+    def _present(self, netns: str, kns, ifnames, links) -> list[dict]:
+        """``links`` as read for ``ifnames``; NoSuchInterface, naming what is there, for the first missing."""
         for ifname, link in zip(ifnames, links):
             if link is None:
                 here = [l["ifname"] for l in kernel.dump(kns)["links"]]
                 raise errors.NoSuchInterface(
                     f"no interface {ifname!r} in namespace {netns!r} (it has: {', '.join(here)})")
         return links
+
+    def _owner(self, kns):
+        """The alias a link must carry for the kernel layer to change it (only in the root namespace)."""
+        return self._marker if kns is None else None
 
     def _owned_in_root(self, kns, link: dict, ifname: str, verb: str):
         """In host='root' mode, only change links this lab made (never the machine's own)."""
@@ -497,7 +504,12 @@ class Lab:
     def set_master(self, ifname: str, bridge: str, netns: str = HOST) -> None:
         """``ip link set IFNAME master BRIDGE``: plug an interface into a bridge (a switch port)."""
         kns = self._ns(netns)
-        link, br = self._links(netns, kns, ifname, bridge)
+        for n in (ifname, bridge):
+            names.ifname(n)
+        # read, checked and changed in one call (one round trip when rootless); the kernel layer
+        # changes nothing when a check below would refuse
+        (link, br), changed = kernel.enslave(kns, ifname, bridge, owner=self._owner(kns))
+        self._present(netns, kns, (ifname, bridge), (link, br))
         if br["kind"] != "bridge":
             raise errors.Conflict(f"{bridge!r} in {netns!r} is a {br['kind']}, not a bridge")
         if link["kind"] == "bridge":
@@ -509,17 +521,20 @@ class Lab:
         if link.get("master") == br["index"]:
             return
         self._owned_in_root(kns, link, ifname, "enslave")
-        kernel.link_set(kns, ifname, master=bridge, index=link["index"], master_index=br["index"])
+        if not changed:  # not expected (enslave's conditions are the checks above): do it here then
+            kernel.link_set(kns, ifname, master=bridge, index=link["index"], master_index=br["index"])
         self._log(self._ip(kns, f"link set {ifname} master {bridge}"))
 
     @_serialised
     def set_up(self, netns: str, ifname: str) -> None:
         """``ip -n NETNS link set IFNAME up``; also brings the namespace's ``lo`` up."""
         kns = self._ns(netns)
-        if kns is not None and ifname != "lo":
-            link, lo = self._links(netns, kns, ifname, "lo")
-        else:
-            link, lo = self._link(netns, kns, ifname), None
+        names.ifname(ifname)
+        wanted = ["lo", ifname] if kns is not None and ifname != "lo" else [ifname]
+        # read and brought up in one call (one round trip when rootless)
+        links, changed = kernel.links_up_named(kns, wanted, owner=self._owner(kns))
+        self._present(netns, kns, wanted[::-1], links[::-1])
+        lo, link = links if len(links) == 2 else (None, links[0])
         todo = []
         if lo and not lo["admin_up"]:
             todo.append(("lo", lo["index"]))
@@ -527,7 +542,8 @@ class Lab:
             self._owned_in_root(kns, link, ifname, "bring up")
             todo.append((ifname, link["index"]))
         if todo:
-            kernel.links_up(kns, [i for _, i in todo])
+            if not changed:
+                kernel.links_up(kns, [i for _, i in todo])
             for name, _ in todo:
                 self._log(self._ip(kns, f"link set {name} up"))
 
@@ -661,9 +677,15 @@ class Lab:
         """``ip -n NETNS addr add CIDR dev IFNAME``, e.g. ``add_addr("c1", "eth0", "10.0.0.2/24")``."""
         iface = names.interface_cidr(cidr)
         kns = self._ns(netns)
-        link = self._link(netns, kns, ifname)
+        names.ifname(ifname)
+        # read, checked and added in one call (one round trip when rootless)
+        link, added = kernel.addr_add_named(kns, ifname, str(iface.ip), iface.network.prefixlen,
+                                            owner=self._owner(kns))
+        self._present(netns, kns, (ifname,), (link,))
         self._owned_in_root(kns, link, ifname, "add an address to")
-        if kernel.addr_add(kns, ifname, str(iface.ip), iface.network.prefixlen, index=link["index"]):
+        if added is None:
+            added = kernel.addr_add(kns, ifname, str(iface.ip), iface.network.prefixlen, index=link["index"])
+        if added:
             self._log(self._ip(kns, f"addr add {iface} dev {ifname}"))
 
     @_serialised

@@ -314,3 +314,87 @@ print(json.dumps({"before": before, "names": names, "after": after}))
     assert "v1" in out["before"]
     assert out["names"] == ["host"]
     assert out["after"] == ["lo"], "c1 was kept alive by netteach (and its veth pair with it)"
+
+
+VERBS = """
+import json, subprocess, netteach as nt
+from netteach import kernel
+from netteach.kernel import helper
+lab = nt.Lab("rtv", mode=MODE)
+lab.add_bridge("br0")
+lab.add_bridge("br1")
+lab.add_netns("c1")
+lab.add_veth("v1", "eth0", peer_netns="c1")
+h = helper.current()
+trips = {}
+
+def count(label, verb):
+    before = sum(h.calls.values()) if h else 0
+    verb()
+    trips[label] = sum(h.calls.values()) - before if h else None
+
+def said(verb):
+    try:
+        verb()
+    except nt.NetteachError as exc:
+        return [type(exc).__name__, str(exc)]
+    return None
+
+def kernel_now():
+    out = {}
+    for n in lab.namespaces:
+        d = kernel.dump(lab.kernel_name(n))
+        out[n] = [sorted([l["ifname"], l["master"] or 0, l["admin_up"]] for l in d["links"]),
+                  sorted(a["address"] for a in d["addrs"] if a["family"] == 4)]
+    return out
+
+count("set_master", lambda: lab.set_master("v1", "br0"))
+count("set_up host", lambda: lab.set_up("host", "v1"))
+count("add_addr", lambda: lab.add_addr("c1", "eth0", "10.0.0.2/24"))
+count("set_up c1", lambda: lab.set_up("c1", "eth0"))
+count("set_up again", lambda: lab.set_up("c1", "eth0"))
+made = kernel_now()
+bad = [said(lambda: lab.set_master("br1", "br0")), said(lambda: lab.set_master("lo", "br0")),
+       said(lambda: lab.set_master("v1", "v1")), said(lambda: lab.set_master("v1", "nope")),
+       said(lambda: lab.set_up("c1", "nope")), said(lambda: lab.add_addr("c1", "nope", "10.0.0.3/24"))]
+unchanged = kernel_now() == made
+by_hand = ["ip", "-n", "nt-rtv.c1", "link", "del", "eth0"]  # the veth pair goes, v1 with it
+if h:  # inside the helper, as `netteach shell` would
+    by_hand = ["nsenter", f"--target={h.helper_pid}", "--user", "--net", "--mount", "--preserve-credentials",
+               "--"] + by_hand
+subprocess.run(by_hand, check=True)
+gone = [said(lambda: lab.set_up("c1", "eth0")), said(lambda: lab.add_addr("c1", "eth0", "10.0.0.2/24")),
+        said(lambda: lab.set_master("v1", "br0")), said(lambda: lab.set_up("host", "v1"))]
+lab.destroy()
+print(json.dumps({"trips": trips, "made": made, "bad": bad, "unchanged": unchanged, "gone": gone}))
+"""
+
+
+def test_link_verbs_check_and_act_in_one_round_trip_and_say_the_same_as_root_mode():
+    """set_master, set_up, add_addr: one round trip each to the helper, and the same verdicts,
+    errors and messages as in root mode - read from the kernel at that moment (a link deleted
+    by hand is missing for the very next verb: nothing is remembered in between)."""
+    import sys
+
+    r = unprivileged.run('MODE = "rootless"\n' + VERBS)
+    assert r.returncode == 0, r.stderr
+    rootless = json.loads(r.stdout.splitlines()[-1])
+    r = subprocess.run([sys.executable, "-c", 'MODE = "root"\n' + VERBS], capture_output=True, text=True,
+                       timeout=120, cwd=unprivileged.REPO)
+    assert r.returncode == 0, r.stderr
+    root = json.loads(r.stdout.splitlines()[-1])
+    assert rootless["trips"] == {"set_master": 1, "set_up host": 1, "add_addr": 1, "set_up c1": 1,
+                                 "set_up again": 1}
+    for side in (root, rootless):
+        assert side["made"]["c1"] == [[["eth0", 0, True], ["lo", 0, True]], ["10.0.0.2", "127.0.0.1"]]
+        v1 = [l for l in side["made"]["host"][0] if l[0] == "v1"][0]
+        assert v1[1] != 0 and v1[2] is True, "v1 is enslaved to br0 and up"
+        assert side["unchanged"], "a refused verb changed the kernel"
+        assert [b[0] for b in side["bad"]] == ["Conflict", "Conflict", "Conflict", "NoSuchInterface",
+                                               "NoSuchInterface", "NoSuchInterface"]
+        assert side["gone"] == [
+            ["NoSuchInterface", "no interface 'eth0' in namespace 'c1' (it has: lo)"],
+            ["NoSuchInterface", "no interface 'eth0' in namespace 'c1' (it has: lo)"],
+            ["NoSuchInterface", "no interface 'v1' in namespace 'host' (it has: lo, br0, br1)"],
+            ["NoSuchInterface", "no interface 'v1' in namespace 'host' (it has: lo, br0, br1)"]]
+    assert rootless["bad"] == root["bad"] and rootless["made"]["c1"] == root["made"]["c1"]

@@ -248,6 +248,57 @@ def link_delete(ns, ifname: str) -> bool:
     return codes[0] == 0
 
 
+# ---- a verb's check and its change in one call ------------------------------------------
+# ``Lab`` reads the links a verb names, checks them, then changes them. Rootless, each
+# call is a round trip to the helper: these read and change in one call, change only
+# when the reading allows it (else nothing), and return what they read, from which the
+# caller tells what was done or says what was wrong. ``owner``: only links carrying that
+# alias may change (a root-host lab changes only its own links in the root namespace).
+
+def _owned(link: dict, owner: str | None) -> bool:
+    return owner is None or link.get("alias") == owner
+
+
+def links_up_named(ns, ifnames: list[str], owner: str | None = None) -> tuple[list, bool]:
+    """``ip link set IFNAME up`` for each named link that is down, in one request batch.
+
+    Returns (the links as they were, None for a missing name; whether it changed them).
+    Nothing changes if a name is missing or a link to bring up is not ``owner``'s.
+    """
+    links = links_get(ns, ifnames)
+    down = [l for l in links if l is not None and not l["admin_up"]]
+    if None in links or not down or not all(_owned(l, owner) for l in down):
+        return links, False
+    links_up(ns, [l["index"] for l in down])
+    return links, True
+
+
+def enslave(ns, ifname: str, bridge: str, owner: str | None = None) -> tuple[list, bool]:
+    """``ip link set IFNAME master BRIDGE``, if both exist, BRIDGE is a bridge, IFNAME is
+    neither a bridge nor ``lo`` nor already its port, and (with ``owner``) is ``owner``'s.
+
+    Returns ([link, bridge] as they were, None for a missing name; whether it changed them).
+    """
+    link, br = links = links_get(ns, [ifname, bridge])
+    if (link is None or br is None or br["kind"] != "bridge" or link["kind"] in ("bridge", "loopback")
+            or link.get("master") == br["index"] or not _owned(link, owner)):
+        return links, False
+    link_set(ns, ifname, master=bridge, index=link["index"], master_index=br["index"])
+    return links, True
+
+
+def addr_add_named(ns, ifname: str, address: str, prefixlen: int,
+                   owner: str | None = None) -> tuple[dict | None, bool | None]:
+    """``ip addr add address/prefixlen dev ifname`` if the link exists (and is ``owner``'s).
+
+    Returns (the link, None if missing; True if added, False if already there, None if not tried).
+    """
+    link = link_get(ns, ifname)
+    if link is None or not _owned(link, owner):
+        return link, None
+    return link, addr_add(ns, ifname, address, prefixlen, index=link["index"])
+
+
 # ---- addresses and routes ----------------------------------------------------------
 
 def addr_add(ns, ifname: str, address: str, prefixlen: int, index: int | None = None) -> bool:
