@@ -293,7 +293,7 @@ def addr_add_named(ns, ifname: str, address: str, prefixlen: int,
 
     Returns (the link, None if missing; True if added, False if already there, None if not tried).
     """
-    link = link_get(ns, ifname)
+    link = links_get(ns, [ifname])[0]
     if link is None or not _owned(link, owner):
         return link, None
     return link, addr_add(ns, ifname, address, prefixlen, index=link["index"])
