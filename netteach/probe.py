@@ -122,9 +122,25 @@ def http_get_many(jobs: list[tuple], timeout: float = 2.0) -> list[HttpResult]:
     if len(jobs) > TCP_AT_ONCE:
         return [r for i in range(0, len(jobs), TCP_AT_ONCE)
                 for r in http_get_many(jobs[i:i + TCP_AT_ONCE], timeout)]
-    raw = kernel.tcp_requests(
-        [(kns, addr, port, f"GET / HTTP/1.0\r\nHost: {addr}:{port}\r\n\r\n".encode())
-         for _, kns, addr, port in jobs], timeout=timeout)
+    raw = kernel.tcp_requests([(kns, addr, port, _get(addr, port)) for _, kns, addr, port in jobs], timeout=timeout)
+    return _http_results(jobs, raw)
+
+
+def reach_many(pings: list[tuple], gets: list[tuple], timeout: float = 1, http_timeout: float = 2,
+               flush: list | None = None) -> tuple[list[bool], list[HttpResult]]:
+    """Pings ``(kns, target)`` and ``GET /`` requests ``(label, kns, address, port)`` in one sweep of the
+    kernel's (see :mod:`netteach.kernel.reach`): right at hundreds of containers, the machine's
+    neighbour table given back. ``flush``: the namespaces whose neighbour entries it may remove."""
+    echoes, raw = kernel.reach_many(pings, [(kns, addr, port, _get(addr, port)) for _, kns, addr, port in gets],
+                                    timeout=timeout, tcp_timeout=http_timeout, flush=flush)
+    return echoes, _http_results(gets, raw)
+
+
+def _get(addr, port) -> bytes:
+    return f"GET / HTTP/1.0\r\nHost: {addr}:{port}\r\n\r\n".encode()
+
+
+def _http_results(jobs, raw) -> list[HttpResult]:
     out = []
     for (label, _, addr, port), r in zip(jobs, raw):
         status, body, error = None, "", r["error"]

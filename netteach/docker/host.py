@@ -968,10 +968,11 @@ class DockerHost(Lab):
         when ``"host"`` is among them).
 
         Every pair gets a real ICMP echo from its source namespace (as ``ping``
-        sends it; see :mod:`netteach.kernel.icmp`), with bounded resources, so
-        the answer is right at 300 containers too. With many containers the
-        namespaces' neighbour (ARP) caches are flushed along the way: the
-        machine's neighbour table is shared and small.
+        sends it) and every service a real ``GET /``, source by source with
+        bounded resources (see :mod:`netteach.kernel.reach`), so the answer is
+        right at 300 containers too. The neighbour (ARP) entries the probes
+        make are removed again as it goes: the machine's neighbour table is
+        shared by every namespace and small.
         """
         who = list(self._ctrs) + [HOST, INTERNET]
         if among is not None:
@@ -979,8 +980,6 @@ class DockerHost(Lab):
                 if name not in who:
                     self._ctr(name)  # raises NoSuchContainer, listing what there is
             who = [w for w in who if w in among]
-        from concurrent.futures import ThreadPoolExecutor
-
         from netteach.progress import Progress
 
         pings = [(s, d) for s in who for d in who if s != d and self._target(s, d) is not None]
@@ -995,15 +994,12 @@ class DockerHost(Lab):
         http_jobs = [(s, label, dst, port) for s in who for label, dst, port in services]
         flush = [self.kernel_name(n) for n in self.namespaces]
         # a bar in a notebook when it takes a while (tens of containers), nothing in a script
-        with ThreadPoolExecutor(1) as pool, Progress(len(pings) + len(http_jobs), "reachability") as bar:
-            # ICMP and TCP sockets at the same time, each bounded
-            pinging = pool.submit(kernel.echo_many, [(self._kns_of(s), self._target(s, d)) for s, d in pings],
-                                  timeout=timeout, flush=flush)
-            http_res = probe.http_get_many([(s, self._kns_of(s), self._target(s, dst), port)
-                                            for s, _, dst, port in http_jobs], timeout=timeout + 1)
-            bar.advance(len(http_jobs))
-            ping_res = pinging.result()
-            bar.advance(len(pings))
+        with Progress(len(pings) + len(http_jobs), "reachability") as bar:
+            ping_res, http_res = probe.reach_many(
+                [(self._kns_of(s), self._target(s, d)) for s, d in pings],
+                [(s, self._kns_of(s), self._target(s, dst), port) for s, _, dst, port in http_jobs],
+                timeout=timeout, http_timeout=timeout + 1, flush=flush)
+            bar.advance(len(pings) + len(http_jobs))
         return Reachability(
             sources=who,
             ping={**no_address, **{(s, d): bool(r) for (s, d), r in zip(pings, ping_res)}},

@@ -531,6 +531,16 @@ def echo_many(jobs: list, timeout: float = 1.0, attempts: int = 3, flush: list |
     return icmp.echo_many([(ns, str(a)) for ns, a in jobs], timeout=timeout, attempts=attempts, flush=flush)
 
 
+def reach_many(echoes: list, tcp: list, timeout: float = 1.0, tcp_timeout: float = 2.0,
+               flush: list | None = None) -> tuple[list[bool], list[dict]]:
+    """ICMP echoes ``(ns, address)`` and TCP requests ``(ns, address, port, payload)`` in one sweep that
+    keeps the machine's neighbour table from overflowing (:mod:`.reach`)."""
+    from netteach.kernel import reach
+
+    return reach.sweep([(ns, str(a)) for ns, a in echoes], [(ns, str(a), int(p), d) for ns, a, p, d in tcp],
+                       timeout=timeout, tcp_timeout=tcp_timeout, flush=flush)
+
+
 # ---- rootless: while this process uses a helper, every function above runs there --------------
 # (keep this last: functions defined below it would not be forwarded)
 from netteach.kernel import helper as _helper  # noqa: E402
