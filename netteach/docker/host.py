@@ -911,19 +911,22 @@ class DockerHost(Lab):
             return self._addresses(c["mode"].split(":", 1)[1])
         return [(n, ep["ip"]) for n, ep in c["endpoints"].items()]
 
-    def _target(self, src: str, dst: str) -> str | None:
+    def _target(self, src: str, dst: str, _known: dict | None = None) -> str | None:
         """The address ``src`` would use for ``dst``: its address on a shared network, else its first
-        one; None if ``dst`` has no address (network none)."""
+        one; None if ``dst`` has no address (network none). ``_known``: addresses already looked up."""
         try:
             return str(ipaddress.ip_address(dst))
         except ValueError:
             pass
-        addrs = self._addresses(dst)
-        mine = {n for n, _ in self._addresses(src)} if src in self._ctrs else set()
-        for n, a in addrs:
+        known = {} if _known is None else _known
+        for who in (src, dst):
+            if who not in known:
+                known[who] = self._addresses(who)
+        mine = {n for n, _ in known[src]} if src in self._ctrs else set()
+        for n, a in known[dst]:
             if n in mine:
                 return a
-        return addrs[0][1] if addrs else None
+        return known[dst][0][1] if known[dst] else None
 
     def _require_target(self, src, dst) -> str:
         target = self._target(src, dst)
@@ -982,8 +985,11 @@ class DockerHost(Lab):
             who = [w for w in who if w in among]
         from netteach.progress import Progress
 
-        pings = [(s, d) for s in who for d in who if s != d and self._target(s, d) is not None]
-        no_address = {(s, d): False for s in who for d in who if s != d and self._target(s, d) is None}
+        known: dict = {}  # each one's addresses, looked up once (90,000 pairs at 300 containers)
+        targets = {(s, d): self._target(s, d, known) for s in who for d in who if s != d}
+        pings = [pair for pair, t in targets.items() if t is not None]
+        no_address = {pair: False for pair, t in targets.items() if t is None}
+        kns = {w: self._kns_of(w) for w in who}
         services = []  # (column label, dst, port)
         for cname, c in self._ctrs.items():
             if c["spec"]["serve"] and self._addresses(cname) and cname in who:
@@ -996,8 +1002,8 @@ class DockerHost(Lab):
         # a bar in a notebook when it takes a while (tens of containers), nothing in a script
         with Progress(len(pings) + len(http_jobs), "reachability") as bar:
             ping_res, http_res = probe.reach_many(
-                [(self._kns_of(s), self._target(s, d)) for s, d in pings],
-                [(s, self._kns_of(s), self._target(s, dst), port) for s, _, dst, port in http_jobs],
+                [(kns[s], targets[(s, d)]) for s, d in pings],
+                [(s, kns[s], self._target(s, dst, known), port) for s, _, dst, port in http_jobs],
                 timeout=timeout, http_timeout=timeout + 1, flush=flush)
             bar.advance(len(pings) + len(http_jobs))
         return Reachability(

@@ -49,6 +49,7 @@ FLOOD = 2000  # copies of ARP broadcasts that may be on their way at once (two C
 SETTLE = 0.02  # an on-link probe not answered after this no longer holds back the next ones
 FAR_SLICE = 32  # probes through a gateway that one source sends between two reads
 RECHECK = (0.005, 0.05)  # first and longest wait before asking again whether a source's ARP is over
+LOSSES_EVERY = 0.01  # how often the kernel's loss counts are read while echoes time out
 
 
 class _Addresses:
@@ -157,6 +158,7 @@ class _Sweep:
         table = neigh.neighbour_table()
         self.budget = min(BUDGET, table["limit"] * 5 // 8)
         self.losses = (table["table_fulls"], neigh.backlog_drops())
+        self.losses_read = time.monotonic()
         by_source: dict = collections.defaultdict(lambda: ([], []))
         for i, (ns, _) in enumerate(jobs):
             by_source[ns][0].append(i)
@@ -308,7 +310,7 @@ class _Sweep:
     def _wait(self) -> float:
         """How long the loop may sleep: until the next deadline, source check or paced send."""
         now = time.monotonic()
-        until = [self.deadlines[0][1]] if self.deadlines else []
+        until = [max(self.deadlines[0][1], self.losses_read + LOSSES_EVERY)] if self.deadlines else []
         until += [self.tcp_deadlines[0][0]] if self.tcp_deadlines else []
         for src in self.active.values():
             if src.far or (src.near and (not self.unresolved or self.flooding + src.weight <= FLOOD)):
@@ -382,12 +384,12 @@ class _Sweep:
                 if r["error"] is None and not r["data"]:
                     r["error"] = "timed out (no answer: dropped on the way?)"
                 self._finish(c)
-        if not self.deadlines or self.deadlines[0][1] > now:
+        if not self.deadlines or self.deadlines[0][1] > now or now < self.losses_read + LOSSES_EVERY:
             return
         losses = (neigh.neighbour_table()["table_fulls"], neigh.backlog_drops())
         if losses[0] > self.losses[0]:  # the neighbour table was full at some moment: leave more room
             self.budget = max(self.budget // 2, 128)
-        self.losses = losses
+        self.losses, self.losses_read = losses, now
         while self.deadlines and self.deadlines[0][1] <= now:
             key, _ = self.deadlines.popleft()
             hit = self.out.pop(key, None)
