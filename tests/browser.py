@@ -1,34 +1,33 @@
-"""Drive JupyterLab in Debian's headless Chromium (Selenium + /usr/bin/chromedriver).
+"""Drive JupyterLab in Debian's headless Chromium (Selenium + /usr/bin/chromedriver), as a student uses it.
 
-The server is started by the project's own launcher (``netteach lab``) on a free
-127.0.0.1 port, over a *copy* of notebooks/ (Run All makes a notebook dirty and
-JupyterLab would autosave outputs into the committed files), with its settings,
-workspaces and runtime files in a temporary folder. Nothing is downloaded:
-Selenium gets the driver's path, Chromium gets the flags that keep it off the
-network (the machine has none).
+The server is what the README tells a student to run: ``./bootstrap.sh lab`` in a fresh clone of this
+repository, as that (unprivileged) user, which makes the clone's .venv and starts JupyterLab on a free
+127.0.0.1 port; the labs the notebooks build are rootless. Autosave is off and settings and workspaces live
+in a temporary folder. Nothing is downloaded by the browser: Selenium gets the driver's path, Chromium gets
+the flags that keep it off the network.
 
-Used by tests/test_browser.py; by hand::
+Used by tests/test_browser.py; by hand (as root, USER an unprivileged user owning CLONE and WORKDIR)::
 
-    with JupyterLabServer(tmpdir) as server, Browser(server, shots_dir) as b:
-        b.open_notebook("02_principles.ipynb"); b.run_all(); print(b.page_report())
+    with JupyterLabServer(clone, user, workdir) as server, Browser(server, shots_dir) as b:
+        b.open_notebook("02_principles.ipynb"); b.run_all(); print(b.report())
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pwd
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
-import sys
+import tempfile
 import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-NOTEBOOKS = os.path.join(REPO, "notebooks")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -44,68 +43,89 @@ def free_port() -> int:
 
 
 class JupyterLabServer:
-    """``netteach lab --dir COPY`` on a free port, with a known token; stopped by its pid."""
+    """``./bootstrap.sh lab`` of CLONE run as USER (a student: no root, no capabilities) on a free port with a
+    known token, as the README tells a student to start it; stopped through its API, then by its pid.
 
-    def __init__(self, workdir: str, timeout: float = 120):
+    The first start makes CLONE's .venv (pip from PyPI, or wherever the caller's PIP_* variables point):
+    ``timeout`` covers that. JupyterLab's settings and workspaces go to WORKDIR (owned by USER); its
+    runtime files to USER's home.
+    """
+
+    def __init__(self, clone: str, user: str, workdir: str, timeout: float = 1200):
+        self.clone = clone
+        self.user = user
         self.workdir = workdir
         self.timeout = timeout
         self.port = free_port()
         self.token = secrets.token_hex(16)
-        self.root = os.path.join(workdir, "notebooks")
+        self.root = os.path.join(clone, "notebooks")
         self.proc: subprocess.Popen | None = None
         self.log_path = os.path.join(workdir, "jupyterlab.log")
+        self.started_in: float | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self):
-        shutil.copytree(NOTEBOOKS, self.root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    def _settings(self) -> str:
         settings = os.path.join(self.workdir, "settings")
-        # no autosave: the copies must stay as they are (the clean-on-open check reads them)
-        os.makedirs(os.path.join(settings, "@jupyterlab", "docmanager-extension"))
-        with open(os.path.join(settings, "@jupyterlab", "docmanager-extension", "plugin.jupyterlab-settings"),
-                  "w") as f:
-            json.dump({"autosave": False}, f)
-        # every cell in the page (no windowing), so the page report sees all outputs
-        os.makedirs(os.path.join(settings, "@jupyterlab", "notebook-extension"))
-        with open(os.path.join(settings, "@jupyterlab", "notebook-extension", "tracker.jupyterlab-settings"),
-                  "w") as f:
-            json.dump({"windowingMode": "none"}, f)
-        # no "what's new"/news pop-ups asking to reach the internet
-        os.makedirs(os.path.join(settings, "@jupyterlab", "apputils-extension"))
-        with open(os.path.join(settings, "@jupyterlab", "apputils-extension", "notification.jupyterlab-settings"),
-                  "w") as f:
-            json.dump({"fetchNews": "false", "checkForUpdates": False}, f)
-        # JupyterLab's files (runtime, config, notebook secret and signatures) in the temporary folder
-        env = dict(os.environ, JUPYTER_RUNTIME_DIR=os.path.join(self.workdir, "runtime"),
-                   JUPYTER_CONFIG_DIR=os.path.join(self.workdir, "config"),
-                   JUPYTER_DATA_DIR=os.path.join(self.workdir, "data"),
-                   IPYTHONDIR=os.path.join(self.workdir, "ipython"),
-                   MPLCONFIGDIR=os.path.join(self.workdir, "mpl"))
-        launcher = os.path.join(os.path.dirname(sys.executable), "netteach")
-        argv = [launcher, "lab", "--dir", self.root, f"--port={self.port}", "--ServerApp.port_retries=0",
-                f"--IdentityProvider.token={self.token}",
-                f"--LabApp.user_settings_dir={settings}",
-                f"--LabApp.workspaces_dir={os.path.join(self.workdir, 'workspaces')}",
-                "--LabApp.news_url=", "--ServerApp.open_browser=False"]
+        files = {
+            # no autosave: the notebooks must stay as cloned (the clean-on-open check reads them)
+            ("docmanager-extension", "plugin"): {"autosave": False},
+            # every cell in the page (no windowing), so the page report sees all outputs
+            ("notebook-extension", "tracker"): {"windowingMode": "none"},
+            # no "what's new"/news pop-ups asking to reach the internet
+            ("apputils-extension", "notification"): {"fetchNews": "false", "checkForUpdates": False},
+        }
+        for (ext, plugin), value in files.items():
+            os.makedirs(os.path.join(settings, "@jupyterlab", ext), exist_ok=True)
+            with open(os.path.join(settings, "@jupyterlab", ext, f"{plugin}.jupyterlab-settings"), "w") as f:
+                json.dump(value, f)
+        return settings
+
+    def start(self):
+        settings = self._settings()
+        pw = pwd.getpwnam(self.user)
+        for d, _, files in os.walk(self.workdir):
+            os.chown(d, pw.pw_uid, pw.pw_gid)
+            for f in files:
+                os.chown(os.path.join(d, f), pw.pw_uid, pw.pw_gid)
+        # a login's environment, plus what pip needs to reach PyPI (proxies, index, certificates)
+        # (Debian's PATH for users, /etc/login.defs' ENV_PATH, has no sbin folder: nft and tc are not on it)
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games", "HOME": pw.pw_dir, "USER": self.user,
+               "LOGNAME": self.user, "SHELL": "/bin/bash", "LANG": "C.UTF-8"}
+        env.update({k: v for k, v in os.environ.items()
+                    if k.startswith("PIP_") or k.lower() in ("http_proxy", "https_proxy", "no_proxy")})
+        argv = as_user(self.user, [os.path.join(self.clone, "bootstrap.sh"), "lab", f"--port={self.port}",
+                                   "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
+                                   f"--LabApp.user_settings_dir={settings}",
+                                   f"--LabApp.workspaces_dir={os.path.join(self.workdir, 'workspaces')}",
+                                   "--LabApp.news_url=", "--ServerApp.open_browser=False"])
         self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env,
+        t = time.monotonic()
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=self.clone,
                                      start_new_session=True)
-        deadline = time.monotonic() + self.timeout
+        deadline = t + self.timeout
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"JupyterLab exited with {self.proc.returncode}: {self.log_tail()}")
+                raise RuntimeError(f"./bootstrap.sh lab exited with {self.proc.returncode}: {self.log_tail()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/api/status?token={self.token}", timeout=5) as r:
                     if r.status == 200:
+                        self.started_in = time.monotonic() - t
                         return self
             except OSError:
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"JupyterLab did not answer on {self.url} in {self.timeout:.0f} s: "
                                    f"{self.log_tail()}")
-            time.sleep(0.3)
+            time.sleep(0.5)
+
+    def python_version(self) -> str:
+        """The version of the Python the notebooks' kernels run (CLONE's .venv)."""
+        return subprocess.run([os.path.join(self.clone, ".venv", "bin", "python"), "-c",
+                               "import platform; print(platform.python_version())"],
+                              capture_output=True, text=True, check=True).stdout.strip()
 
     def log_tail(self, n: int = 3000) -> str:
         try:
@@ -115,10 +135,9 @@ class JupyterLabServer:
             return ""
 
     def stop(self):
-        """SIGTERM to the server's own process group (it and the kernels it started), then wait."""
+        """Shut down through the API (kernels end their labs themselves), else SIGTERM the server's group."""
         if self.proc is None or self.proc.poll() is not None:
             return
-        # shut kernels down through the API first, so their labs are destroyed by their own code
         try:
             req = urllib.request.Request(f"{self.url}/api/shutdown?token={self.token}", method="POST")
             urllib.request.urlopen(req, timeout=10).close()
@@ -137,6 +156,63 @@ class JupyterLabServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def as_user(user: str, argv: list[str]) -> list[str]:
+    """ARGV run as USER with USER's groups and no capabilities (what a login gives a student)."""
+    return [shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={user}", f"--regid={user}",
+            "--init-groups", "--inh-caps=-all", "--", *argv]
+
+
+def fresh_clone(dest: str) -> str:
+    """``git clone`` of REPO's committed HEAD into DEST; returns what it holds, in words.
+
+    Tracked files changed in the working tree, and new files not ignored, are copied over the clone: a local run
+    with uncommitted edits tests those edits. CI's checkout is clean, so there the clone is exactly HEAD.
+    """
+    with tempfile.NamedTemporaryFile("w", suffix=".gitconfig") as cfg:
+        # REPO may belong to another user (a CI checkout, then sudo): git refuses to read it unless trusted
+        cfg.write(f"[safe]\n\tdirectory = {REPO}\n\tdirectory = {os.path.join(REPO, '.git')}\n")
+        cfg.flush()
+        env = dict(os.environ, GIT_CONFIG_GLOBAL=cfg.name)
+        git = lambda *a: subprocess.run(["git", "-C", REPO, *a], env=env, capture_output=True, text=True,
+                                        check=True).stdout
+        subprocess.run(["git", "clone", "-q", "--no-hardlinks", REPO, dest], env=env, check=True)
+        head = git("rev-parse", "--short", "HEAD").strip()
+        changed = git("diff", "--name-only", "HEAD").split() + git("ls-files", "--others", "--exclude-standard").split()
+    for rel in changed:
+        src, dst = os.path.join(REPO, rel), os.path.join(dest, rel)
+        if os.path.lexists(src):
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copy2(src, dst, follow_symlinks=False)
+        elif os.path.lexists(dst):
+            os.remove(dst)
+    if changed:
+        return f"a clone of {head} with {len(changed)} uncommitted file(s) of the working tree copied over it"
+    return f"a clone of {head}"
+
+
+def userns_refused(user: str) -> str | None:
+    """Why USER cannot make a user namespace here (rootless labs need one), or None when it can."""
+    r = subprocess.run(as_user(user, [shutil.which("unshare") or "unshare", "--user", "--map-root-user", "--net",
+                                      "true"]), capture_output=True, text=True, cwd="/")
+    return None if r.returncode == 0 else (r.stderr.strip() or f"unshare exited with {r.returncode}")
+
+
+def processes_of(uid: int) -> dict[int, str]:
+    """{pid: command line} of every process running as UID on this machine."""
+    out = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                uids = next(line for line in f if line.startswith("Uid:")).split()[1:]
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except (OSError, StopIteration):
+            continue
+        if str(uid) in uids:
+            out[int(pid)] = cmd
+    return out
 
 
 def start_chromium(download_dir: str):

@@ -49,9 +49,9 @@ def classroom_prefix() -> str:
 class Students:
     """Linux users for the test, with private homes; removed (with their homes) afterwards."""
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, prefix: str = "nts"):
         tag = os.getpid() % 100000
-        self.names = [f"nts{tag}s{i:03d}" for i in range(n)]  # valid user names for any n
+        self.names = [f"{prefix}{tag}s{i:03d}" for i in range(n)]  # valid user names for any n
         self.base = tempfile.mkdtemp(prefix="nt-homes-", dir="/tmp")
         os.chmod(self.base, 0o755)
 

@@ -1,24 +1,32 @@
-"""What a student sees: every notebook opened from JupyterLab's file browser in headless Chromium, Run All,
-then the rendered page is checked (no error shown, every picture an image of sensible size, every widget
-rendered) and photographed; the stepper in 02 is clicked through its four steps.
+"""What a student sees, end to end (issue 10's "done when"): an unprivileged user with a fresh clone of this
+repository runs ``./bootstrap.sh lab`` (which makes the clone's .venv with pip and starts JupyterLab as that
+user, so every lab is rootless); every notebook is opened from JupyterLab's file browser in headless Chromium,
+Run All, then the rendered page is checked (no error shown, every picture an image of sensible size, every
+widget rendered) and photographed; the stepper in 02 is clicked through its four steps.
 
-JupyterLab is started by ``netteach lab`` (the launcher ``./bootstrap.sh lab`` runs) on a free 127.0.0.1
-port over a copy of notebooks/. Needs Debian's ``chromium`` and ``chromium-driver`` and pip ``selenium``
-(``./bootstrap.sh test`` installs them); when they are installed but the browser cannot start, the test
-fails saying why. Screenshots go to ``$NETTEACH_SCREENSHOTS`` or ``browser-screenshots/`` (printed).
+The user is a throwaway Linux user made for the test (tests/student_env.Students), its home a temporary folder
+holding the clone (tests/browser.fresh_clone: HEAD, plus uncommitted edits of a local working tree). Afterwards
+no process of that user is left (each notebook's labs end with its kernel), and the user and its home are
+removed. Needs root (to make the user), Debian's ``chromium`` and ``chromium-driver``, pip ``selenium``
+(``./bootstrap.sh test`` installs them) and unprivileged user namespaces; it skips, saying which, only when one
+is missing. pip reaches PyPI as configured for the caller (PIP_* and proxy variables are passed on). Screenshots
+go to ``$NETTEACH_SCREENSHOTS`` or ``browser-screenshots/`` (printed).
 """
 
 from __future__ import annotations
 
 import os
+import pwd
 import re
-import sys
+import signal
 import time
 
 import pytest
 
-from tests.browser import REPO, Browser, JupyterLabServer
+from tests.browser import (CHROMEDRIVER, CHROMIUM, REPO, Browser, JupyterLabServer, fresh_clone, processes_of,
+                           userns_refused)
 from tests.conftest import needs_root, netteach_leftovers
+from tests.student_env import Students
 
 NOTEBOOK_DIR = os.path.join(REPO, "notebooks")
 NOTEBOOKS = sorted(os.path.relpath(os.path.join(d, f), NOTEBOOK_DIR)
@@ -30,11 +38,67 @@ TIMES: dict[str, float] = {}
 pytestmark = [needs_root, pytest.mark.browser]
 
 
+def missing_browser() -> str | None:
+    """What the browser test lacks to drive Chromium, or None."""
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(p)]
+    if missing:
+        return f"{', '.join(missing)} missing (Debian's chromium and chromium-driver; ./bootstrap.sh test installs them)"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is missing (pip install -e '.[test]'; ./bootstrap.sh test installs it)"
+    return None
+
+
+def helpers_of(uid: int) -> dict[int, str]:
+    """The rootless lab helpers UID runs (``python -m netteach.kernel.helper``)."""
+    return {pid: cmd for pid, cmd in processes_of(uid).items() if "netteach.kernel.helper" in cmd}
+
+
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    work = str(tmp_path_factory.mktemp("jupyterlab"))
-    print(f"\nbrowser screenshots: {SHOTS}")
-    with JupyterLabServer(work) as server, Browser(server, SHOTS) as b:
+def student():
+    """(name, uid, clone): a throwaway user with a fresh clone in its home; afterwards nothing of it is left."""
+    why = missing_browser()
+    if why:
+        pytest.skip(why)
+    with Students(1, prefix="ntb") as st:  # not the classroom test's names
+        name = st.names[0]
+        pw = pwd.getpwnam(name)
+        why = userns_refused(name)
+        if why:
+            pytest.skip(f"unprivileged user namespaces are refused here, so labs cannot be rootless: {why}")
+        clone = os.path.join(pw.pw_dir, "netteach")
+        print(f"\n{name} (uid {pw.pw_uid}) runs ./bootstrap.sh lab in {fresh_clone(clone)} at {clone}")
+        for d, dirs, files in os.walk(clone):
+            for f in [d] + [os.path.join(d, x) for x in dirs + files]:
+                os.chown(f, pw.pw_uid, pw.pw_gid, follow_symlinks=False)
+        try:
+            yield name, pw.pw_uid, clone
+        finally:
+            left = processes_of(pw.pw_uid)
+            deadline = time.monotonic() + 60
+            while left and time.monotonic() < deadline:  # kernels and their helpers exit a moment after shutdown
+                time.sleep(0.5)
+                left = processes_of(pw.pw_uid)
+            for pid in left:  # only to remove the user: the test fails below
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+    assert not left, f"{name} still ran processes after JupyterLab stopped: {left}"
+    assert not os.path.exists(pw.pw_dir), f"{pw.pw_dir} was not removed"
+
+
+@pytest.fixture(scope="module")
+def browser(student):
+    name, uid, clone = student
+    work = os.path.join(pwd.getpwnam(name).pw_dir, "jupyterlab")
+    os.makedirs(work)
+    print(f"browser screenshots: {SHOTS}")
+    with JupyterLabServer(clone, name, work) as server, Browser(server, SHOTS) as b:
+        print(f"./bootstrap.sh lab answered after {server.started_in:.0f} s (making .venv included)")
+        b.kernel_python = server.python_version()
+        b.uid = uid
         yield b
     print("\nRun All in the browser: " + ", ".join(f"{k} {v:.1f} s" for k, v in TIMES.items()))
 
@@ -170,8 +234,7 @@ def test_notebook_in_the_browser(browser, relpath):
         time.sleep(2)  # JupyterLab updates the notebook's metadata from the kernel right after it starts
         opened = browser.report()
         browser.shot(f"{name}-00-opened")
-        kernel_python = sys.version.split()[0]  # the kernel runs this interpreter (netteach lab's)
-        if committed_python(relpath) == kernel_python:
+        if committed_python(relpath) == browser.kernel_python:  # the kernel runs the clone's .venv
             assert not opened["dirty"], f"{relpath} opens marked modified: run python -m netteach.devtools.nbclean"
         TIMES[relpath] = browser.run_all()
         print(f"{relpath}: Run All {TIMES[relpath]:.1f} s")
@@ -186,5 +249,5 @@ def test_notebook_in_the_browser(browser, relpath):
             assert "stepper" in clicked, "02 shows its stepper"
     finally:
         browser.close_and_shut_down(os.path.basename(relpath))
-    # the kernel's exit took its labs with it
-    browser.until(lambda d: not netteach_leftovers(), f"{relpath}'s labs to be gone", 60)
+    # the kernel's exit took its labs with it: no helper of the student's runs, nothing is on the machine
+    browser.until(lambda d: not helpers_of(browser.uid) and not netteach_leftovers(), f"{relpath}'s labs to be gone", 60)

@@ -29,8 +29,12 @@ def drop(argv: list[str]) -> list[str]:
             "--inh-caps=-all", "--", *argv]
 
 
+#: the PATH Debian gives its users (/etc/login.defs' ENV_PATH): no sbin folder, so nft, tc and conntrack are not on it
+USER_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"
+
+
 def _env(pythonpath: str | None) -> dict:
-    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/tmp",
+    env = {"PATH": USER_PATH, "HOME": "/tmp",
            "LANG": "C.UTF-8", "MPLBACKEND": "Agg"}
     if pythonpath:
         env["PYTHONPATH"] = pythonpath

@@ -21,7 +21,13 @@ import errno
 import os
 
 from netteach import errors
-from netteach.kernel import netns as _netns
+
+# Debian gives its users a PATH without the sbin folders, where nft, tc, conntrack and sysctl live: the kernel
+# layer runs them by name, here and in the rootless helper (which inherits this environment).
+_path = os.environ.get("PATH", os.defpath).split(os.pathsep)
+os.environ["PATH"] = os.pathsep.join(_path + [d for d in ("/usr/local/sbin", "/usr/sbin", "/sbin") if d not in _path])
+
+from netteach.kernel import netns as _netns  # noqa: E402
 from netteach.kernel.procs import (alive, kill, marked, run, run_many, spawn, start_time, sysctl_get,  # noqa: F401
                                    sysctl_set, sysctls_set)
 from netteach.kernel.procs import processes_named  # noqa: F401
