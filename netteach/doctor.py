@@ -122,7 +122,7 @@ class Capabilities:
             if feat in self.features:
                 rows.append((f"kernel: {feat}", f"{'yes' if self.features[feat] else 'no':<4} {WHY[feat]}"))
         if not self.features:
-            rows.append(("kernel features", "not probed (needs root)"))
+            rows.append(("kernel features", "not probed (nt.doctor() tries each, as root or rootless)"))
         for tool in TOOLS:
             rows.append((f"tool: {tool}", self.tools.get(tool) or f"missing (apt-get install {TOOLS[tool]})"))
         d = self.docker
