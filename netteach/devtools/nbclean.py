@@ -4,8 +4,9 @@ JupyterLab marks a notebook modified as soon as it opens it if the file differs
 from what it would save: an older ``nbformat_minor`` (no cell ids), a kernelspec
 ``display_name`` other than the kernel's ("Python 3 (ipykernel)"), or a
 ``language_info`` other than the one the kernel reports (it includes the
-Python version). This rewrites each notebook that way and drops outputs and
-execution counts (notebooks are committed without them)::
+Python version: that of the system's ``python3``, which ``./bootstrap.sh lab``
+makes a student's .venv with). This rewrites each notebook that way and drops
+outputs and execution counts (notebooks are committed without them)::
 
     python -m netteach.devtools.nbclean notebooks/            # rewrite in place
     python -m netteach.devtools.nbclean --check notebooks/    # list what is not clean, exit 1
@@ -24,20 +25,33 @@ True
 from __future__ import annotations
 
 import argparse
+import functools
 import glob
 import hashlib
 import json
 import os
+import subprocess
 import sys
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+@functools.lru_cache(maxsize=None)
+def student_python() -> str:
+    """The Python version a student's kernel runs: ``./bootstrap.sh lab`` makes the .venv with the system's
+    ``python3`` (Debian 12: 3.11.2), whatever Python runs this; this one's where there is no system python3."""
+    try:
+        return subprocess.run(["/usr/bin/python3", "-c", "import platform; print(platform.python_version())"],
+                              capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return sys.version.split()[0]
 
 
 def language_info(version: str | None = None) -> dict:
     """What ipykernel reports as ``language_info`` (JupyterLab copies it into the notebook on open)."""
     info = {"codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py",
             "mimetype": "text/x-python", "name": "python", "nbconvert_exporter": "python",
-            "pygments_lexer": "ipython3", "version": version or sys.version.split()[0]}
+            "pygments_lexer": "ipython3", "version": version or student_python()}
     return info
 
 
