@@ -22,8 +22,16 @@ namespace), and reports what the kernel answered. Two kernel limits shape it:
   CPU's input queue of 1000 packets. So on-link probes whose ARP may still be
   out are paced (at most ``FLOOD`` copies at once).
 
-A source's TCP requests start once its echoes are answered, when both ends
-already know each other: they make no ARP traffic of their own.
+A pair of namespaces on one bridge costs one ARP broadcast, not two: when a
+source is probed, the namespaces not probed yet that reach it on-link send
+their echoes back to it right after its own are answered, while they still
+know it from its ARP request (these pairs are then left out of their own
+turn). Every pair still gets its own echo from its own source.
+
+TCP requests start once the echoes of the source are answered, when both
+ends know each other (no ARP traffic of their own); at most
+``TCP_NEAR_AT_ONCE`` on-link ones at a time per source, as one server gets
+them all (its listen queue holds 128).
 
 An echo not answered is sent again only if the kernel dropped packets for want
 of room while it was out (the table's ``table_fulls`` count, or a full input
@@ -47,6 +55,7 @@ from netteach.kernel import icmp, neigh, worker
 BUDGET = 640  # neighbour entries the sources in the window may make (the machine's limit is 1024)
 FLOOD = 2000  # copies of ARP broadcasts that may be on their way at once (two CPUs' input queues)
 SETTLE = 0.02  # an on-link probe not answered after this no longer holds back the next ones
+TCP_NEAR_AT_ONCE = 32  # on-link TCP requests of one source out at once (to the same few servers)
 FAR_SLICE = 32  # probes through a gateway that one source sends between two reads
 RECHECK = (0.005, 0.05)  # first and longest wait before asking again whether a source's ARP is over
 LOSSES_EVERY = 0.01  # how often the kernel's loss counts are read while echoes time out
@@ -89,23 +98,28 @@ def _int(address: str) -> int:
 
 
 class _Source:
-    """A source namespace in the window: its probes, the room it holds, when to look again."""
+    """A source namespace in the window: what it sends, the room it holds, when to look again."""
 
-    def __init__(self, ns, echoes, tcp, cost, near, weight):
+    def __init__(self, ns, cost, weight):
         self.ns, self.cost, self.weight = ns, cost, weight
-        self.near = collections.deque(i for i in echoes if i in near)  # echo jobs not sent yet, on-link
-        self.far = collections.deque(i for i in echoes if i not in near)  # ... through a gateway
-        self.tcp, self.tcp_near = tcp, set()  # TCP jobs, and those on-link
+        self.near: collections.deque = collections.deque()  # echoes not sent yet, on-link (ARP paced)
+        self.far: collections.deque = collections.deque()  # ... through a gateway
+        # echoes back to it from namespaces not probed yet: sent once its own are answered, when those
+        # namespaces already know it from its ARP requests (no broadcast of their own)
+        self.back: list = []
+        self.tcp: list = []  # TCP jobs: its own, and those back to it
+        self.tcp_near: set = set()  # those on-link
         self.waiting: set = set()  # (ns, seq) of on-link echoes not answered yet
         self.tcp_waiting: set = set()  # on-link TCP jobs not finished
-        self.tcp_started = not tcp
+        self.tcp_queue: collections.deque = collections.deque()  # (job, socket) of on-link ones not started
+        self.stage = 0  # 0: its echoes, 1: the echoes back, 2: TCP
         self.last_send = self.next_check = 0.0
         self.recheck = RECHECK[0]
 
 
 class _Conn:
-    def __init__(self, i, sock, payload, ns):
-        self.i, self.sock, self.payload, self.ns = i, sock, payload, ns
+    def __init__(self, i, sock, payload, unit):
+        self.i, self.sock, self.payload, self.unit = i, sock, payload, unit
         self.connected = self.done = False
 
 
@@ -160,15 +174,21 @@ class _Sweep:
         self.losses = (table["table_fulls"], neigh.backlog_drops())
         self.losses_read = time.monotonic()
         by_source: dict = collections.defaultdict(lambda: ([], []))
-        for i, (ns, _) in enumerate(jobs):
+        self.echo_to, self.tcp_to = collections.defaultdict(list), collections.defaultdict(list)  # by address
+        for i, (ns, addr) in enumerate(jobs):
             by_source[ns][0].append(i)
+            self.echo_to[addr].append(i)
         for i, job in enumerate(tcp):
             by_source[job[0]][1].append(i)
-        self.queue = collections.deque((ns, e, t) for ns, (e, t) in by_source.items())  # waiting for room
+            self.tcp_to[job[1]].append(i)
+        # (ns, echo jobs, TCP jobs, a retry?) waiting for room
+        self.queue = collections.deque((ns, e, t, False) for ns, (e, t) in by_source.items())
+        self.claimed, self.tcp_claimed = bytearray(len(jobs)), bytearray(len(tcp))  # in a unit already
+        self.visited: set = set()
         self.again: dict = collections.defaultdict(list)  # ns -> [echo job] to send again
         self.active: dict = {}  # ns -> _Source, in the order they came in
         self.held = 0  # room the window's sources hold
-        self.out: dict = {}  # (ns, seq) -> (echo job, losses when sent)
+        self.out: dict = {}  # (ns, seq) -> (echo job, losses when sent, its _Source)
         self.deadlines: collections.deque = collections.deque()  # ((ns, seq), deadline), in sending order
         self.tcp_deadlines: collections.deque = collections.deque()  # (deadline, _Conn)
         self.unresolved: dict = {}  # (ns, seq) -> (when sent, ARP copies): on-link echoes maybe still in ARP
@@ -179,7 +199,7 @@ class _Sweep:
     def run(self):
         try:
             while self.queue or self.active or self.out or self.again or self.conns:
-                self.queue.extend((ns, idx, []) for ns, idx in self.again.items())
+                self.queue.extend((ns, idx, [], True) for ns, idx in self.again.items())
                 self.again.clear()
                 self._admit()
                 self._pump()
@@ -205,18 +225,53 @@ class _Sweep:
 
     def _admit(self):
         for _ in range(len(self.queue)):
-            ns, echoes, tcp = self.queue[0]
+            ns, echoes, tcp, retry = self.queue[0]
             if ns in self.active:  # a retry of a source still in the window: later
                 self.queue.rotate(-1)
+                continue
+            if not retry:  # without what went back to a namespace probed before
+                echoes = [i for i in echoes if not self.claimed[i]]
+                tcp = [i for i in tcp if not self.tcp_claimed[i]]
+            if not echoes and not tcp:
+                self.queue.popleft()
                 continue
             cost, near = self._cost(ns, echoes, tcp)
             if self.active and self.held + cost > self.budget:
                 return
             self.queue.popleft()
-            src = _Source(ns, echoes, tcp, cost, near, self.addrs.fanout.get(ns, 1))
-            src.tcp_near = {i for i in tcp if self.addrs.on_link(ns, [self.tcp[i][1]])}
+            src = _Source(ns, cost, self.addrs.fanout.get(ns, 1))
+            for i in echoes:
+                self.claimed[i] = 1
+                (src.near if i in near else src.far).append(i)
+            for i in tcp:
+                self.tcp_claimed[i] = 1
+            src.tcp = list(tcp)
+            if ns in self.flush and ns not in self.visited:
+                self._back(src)
+            self.visited.add(ns)
+            src.tcp_near = {i for i in src.tcp if self.addrs.on_link(self.tcp[i][0], [self.tcp[i][1]])}
             self.active[ns] = src
             self.held += cost
+
+    def _back(self, src: _Source):
+        """The probes back to this source from the lab namespaces not probed yet that reach it on-link."""
+        ns = src.ns
+        for addresses in self.addrs.on[ns].values():
+            for a in addresses:
+                for j in self.echo_to.get(a, ()):
+                    other = self.jobs[j][0]
+                    if not self.claimed[j] and self._later(other, ns, a):
+                        self.claimed[j] = 1
+                        src.back.append(j)
+                for j in self.tcp_to.get(a, ()):
+                    other = self.tcp[j][0]
+                    if not self.tcp_claimed[j] and self._later(other, ns, a):
+                        self.tcp_claimed[j] = 1
+                        src.tcp.append(j)
+
+    def _later(self, other, ns, address) -> bool:
+        return (other != ns and other in self.flush and other not in self.visited and other not in self.active
+                and bool(self.addrs.on_link(other, [address])))
 
     def _pump(self):
         """Send what the window's sources have to send, the on-link echoes paced."""
@@ -239,11 +294,17 @@ class _Sweep:
                 src.last_send = time.monotonic()
                 # asked at once whether its ARP is over when it has no on-link target, else once they answered
                 src.next_check = src.last_send + (RECHECK[1] if src.waiting else 0)
-            elif not src.near and not src.far and not src.tcp_started and (not src.waiting or now >= src.next_check):
-                self._connect(src)
+            elif not src.near and not src.far and src.stage < 2 and (not src.waiting or now >= src.next_check):
+                if src.stage == 0 and src.back:
+                    src.near.extend(src.back)  # sent from the next rounds on
+                    src.back, src.stage = [], 1
+                else:
+                    src.stage = 2
+                    self._connect(src)
 
     def _send(self, src: _Source, i: int, near: bool):
-        ns, addr, sock = src.ns, self.jobs[i][1], self.socks[src.ns]
+        ns, addr = self.jobs[i]
+        sock = self.socks[ns]
         self.seq[ns] = seq = (self.seq[ns] + 1) & 0xFFFF
         packet = icmp.echo_request(self.ident[ns], seq)
         self.tries[i] += 1
@@ -261,7 +322,7 @@ class _Sweep:
                 self._lost(i)
             return  # no route, unreachable: no reply will come
         key = (ns, seq)
-        self.out[key] = (i, self.losses)
+        self.out[key] = (i, self.losses, src)
         now = time.monotonic()
         self.deadlines.append((key, now + self.timeout))
         if near:
@@ -270,37 +331,52 @@ class _Sweep:
             self.flooding += src.weight
 
     def _connect(self, src: _Source):
-        """Start the source's TCP requests (its echoes are answered: both ends know each other)."""
+        """Start the TCP requests of the source and back to it (its echoes are answered: both ends know
+        each other)."""
         from netteach.kernel import sockets
 
-        src.tcp_started = True
         jobs = [self.tcp[i] for i in src.tcp]
-        new = worker.call(lambda: [sockets._open(src.ns, socket.AF_INET6 if ":" in str(j[1]) else socket.AF_INET)
+        if not jobs:
+            return
+        new = worker.call(lambda: [sockets._open(j[0], socket.AF_INET6 if ":" in str(j[1]) else socket.AF_INET)
                                    for j in jobs])
-        now = time.monotonic()
-        for i, s, (_, addr, port, payload) in zip(src.tcp, new, jobs):
-            err = s.connect_ex((str(addr), int(port)))
-            if err not in (0, errno.EINPROGRESS):
-                self.tcp_results[i]["error"] = sockets._err(err)
-                s.close()
-                continue
-            c = _Conn(i, s, payload, src.ns)
-            self.conns[s.fileno()] = c
-            self.poll.register(s.fileno(), select.EPOLLOUT)
-            self.tcp_deadlines.append((now + self.tcp_timeout, c))
-            if i in src.tcp_near:
-                src.tcp_waiting.add(i)
-        src.last_send = now
-        src.next_check = now + (RECHECK[1] if src.tcp_waiting else 0)
+        for i, s in zip(src.tcp, new):
+            if i in src.tcp_near:  # a server answers so many at once (its listen queue: 128)
+                src.tcp_queue.append((i, s))
+            else:
+                self._start(src, i, s)
+        self._next_requests(src)
+
+    def _next_requests(self, src: _Source):
+        while src.tcp_queue and len(src.tcp_waiting) < TCP_NEAR_AT_ONCE:
+            self._start(src, *src.tcp_queue.popleft())
+        src.last_send = time.monotonic()
+        src.next_check = src.last_send + (RECHECK[1] if src.tcp_waiting else 0)
+
+    def _start(self, src: _Source, i: int, s: socket.socket):
+        from netteach.kernel import sockets
+
+        _, addr, port, payload = self.tcp[i]
+        err = s.connect_ex((str(addr), int(port)))
+        if err not in (0, errno.EINPROGRESS):
+            self.tcp_results[i]["error"] = sockets._err(err)
+            s.close()
+            return
+        c = _Conn(i, s, payload, src)
+        self.conns[s.fileno()] = c
+        self.poll.register(s.fileno(), select.EPOLLOUT)
+        self.tcp_deadlines.append((time.monotonic() + self.tcp_timeout, c))
+        if i in src.tcp_near:
+            src.tcp_waiting.add(i)
 
     def _finish(self, c: _Conn):
         c.done = True
         self.poll.unregister(c.sock.fileno())
         del self.conns[c.sock.fileno()]
         c.sock.close()
-        src = self.active.get(c.ns)
-        if src:
-            src.tcp_waiting.discard(c.i)
+        c.unit.tcp_waiting.discard(c.i)
+        if c.unit.tcp_queue:
+            self._next_requests(c.unit)
 
     def _lost(self, i):
         """An echo the kernel may have dropped for want of room: again later, if attempts are left."""
@@ -372,9 +448,7 @@ class _Sweep:
                 unresolved = self.unresolved.pop(key, None)
                 if unresolved:
                     self.flooding -= unresolved[1]
-                source = self.active.get(ns)
-                if source:
-                    source.waiting.discard(key)
+                hit[2].waiting.discard(key)
 
     def _expire(self, now):
         while self.tcp_deadlines and self.tcp_deadlines[0][0] <= now:
@@ -404,7 +478,7 @@ class _Sweep:
         """Sources whose ARP exchanges are over leave the window, with the entries they made."""
         done = {}
         for ns, src in self.active.items():
-            if src.near or src.far or not src.tcp_started:
+            if src.near or src.far or src.stage < 2 or src.tcp_queue:
                 continue
             over = now >= src.last_send + max(self.timeout, self.tcp_timeout if src.tcp else 0)
             if not over and ((src.waiting or src.tcp_waiting) and now < src.next_check):
@@ -413,7 +487,7 @@ class _Sweep:
                 done[ns] = []
                 continue
             rows = neigh.neighbours(ns)
-            if not over and any(state & neigh.NUD_INCOMPLETE for _, _, state in rows):
+            if not over and (any(state & neigh.NUD_INCOMPLETE for _, _, state in rows) or self._resolving(src)):
                 src.next_check = now + src.recheck  # a packet still waits for its ARP answer
                 src.recheck = min(src.recheck * 2, RECHECK[1])
                 continue
@@ -434,6 +508,14 @@ class _Sweep:
                         dels[other].extend((other_index, a) for a in self.addrs.on[ns].get(index, ()))
         for other, entries in dels.items():
             neigh.delete_neighbours(other, entries)
+
+    def _resolving(self, src: _Source) -> bool:
+        """Does a namespace whose echo back to this source is not answered still look for it (ARP)?"""
+        mine = {a for addresses in self.addrs.on.get(src.ns, {}).values() for a in addresses}
+        for other in {ns for ns, _ in src.waiting if ns != src.ns}:
+            if any(state & neigh.NUD_INCOMPLETE and a in mine for _, a, state in neigh.neighbours(other)):
+                return True
+        return False
 
     def _clean_up(self):
         """The sweep's entries, everywhere it may clean: what replies in flight made again."""
