@@ -8,7 +8,8 @@ to the kernel) and once with ``mode="rootless"`` (every kernel call goes over
 a socket pair to the helper in its user namespace), rounds interleaved so both
 see the same machine load. Prints medians of wall time and of CPU time (this
 process plus the helper: steadier than wall time on a busy machine) and the
-ratio rootless / root (lower is better; the target is <= 1.5).
+ratio rootless / root (lower is better; the target is <= 1.5), and how many
+round trips to the helper each container cost (``Helper.calls`` counts them).
 """
 
 from __future__ import annotations
@@ -39,25 +40,33 @@ def _cpu() -> float:
     return t.user + t.system + _helper_cpu()
 
 
-def one(kind: str, mode: str, n: int, tag: str) -> tuple[float, float]:
+def _trips() -> int:
+    """Round trips to the helper so far (0 in root mode)."""
+    from netteach.kernel import helper
+
+    h = helper.current()
+    return sum(h.calls.values()) if h else 0
+
+
+def one(kind: str, mode: str, n: int, tag: str) -> tuple[float, float, int]:
     import netteach as nt
 
     lab = (nt.Lab if kind == "lab" else nt.DockerHost)(f"rb{kind[0]}{tag}", mode=mode)
     try:
         settle()
-        c, t = _cpu(), time.perf_counter()
+        trips, c, t = _trips(), _cpu(), time.perf_counter()
         if kind == "lab":
             build_lab(lab, n)
         else:
             for i in range(n):
                 lab.run(f"c{i}")
-        wall, cpu = time.perf_counter() - t, _cpu() - c
+        wall, cpu, trips = time.perf_counter() - t, _cpu() - c, _trips() - trips
         target = ("10.0.0.1" if kind == "lab" else "internet")
         ok = lab.ping(f"c{n - 1}", target, count=3)
         assert ok, f"{mode} {kind} does not answer"
     finally:
         lab.destroy()
-    return wall, cpu
+    return wall, cpu, trips
 
 
 def main(argv=None):
@@ -80,6 +89,8 @@ def main(argv=None):
         c = [statistics.median(x[1] for x in res[(kind, m)]) for m in ("root", "rootless")]
         print(f"{what:<34} {w[0]:>8.3f}s {w[1]:>8.3f}s {w[1] / w[0]:>5.2f}x   "
               f"{c[0]:>8.3f}s {c[1]:>8.3f}s {c[1] / c[0]:>5.2f}x  (target <= 1.5x)")
+    trips = {kind: statistics.median(x[2] for x in res[(kind, "rootless")]) / args.n for kind in ("lab", "docker")}
+    print(f"round trips to the helper per container: Lab {trips['lab']:.1f}, DockerHost.run {trips['docker']:.1f}")
 
 
 if __name__ == "__main__":
