@@ -92,3 +92,26 @@ def test_reachability_probes_each_pair_once_and_gives_the_neighbour_table_back(l
     finally:
         dh.destroy()
     assert netteach_leftovers(lab_name) == []
+
+
+def test_reachability_on_a_network_without_icc_is_right(lab_name, untouched_root):
+    """enable_icc=false: every probe between its containers is dropped, GETs included (their SYN is
+    sent again after 1 s, when the sweep may have moved on): the host still reaches every one of
+    them, and what is dropped is said so. (The previous sweep said some of the host's GETs failed.)"""
+    dh = nt.DockerHost(lab_name)
+    try:
+        dh.network_create("quiet", subnet="10.11.0.0/16",
+                          options={"com.docker.network.bridge.enable_icc": "false"})
+        for i in range(60):
+            dh.run(f"c{i}", network="quiet", serve=80 if i % 4 == 0 else None)
+        r = dh.reachability()
+        cs = dh.containers()
+        assert [(a, b) for a in cs for b in cs if a != b and r.can_ping(a, b)] == []
+        assert [(a, s) for a in cs for s in r.services if not s.startswith(f"{a}:") and r.can_get(a, s)] == []
+        assert all(r.can_ping("host", c) and r.can_ping(c, "host") and r.can_ping(c, "internet") for c in cs)
+        assert [s for s in r.services if not r.can_get("host", s)] == []
+        spaces = [dh.kernel_name(n) for n in dh.namespaces]
+        assert sum(len(_learnt_neighbours(ns)) for ns in spaces) <= 4
+    finally:
+        dh.destroy()
+    assert netteach_leftovers(lab_name) == []

@@ -31,7 +31,10 @@ turn). Every pair still gets its own echo from its own source.
 TCP requests start once the echoes of the source are answered, when both
 ends know each other (no ARP traffic of their own); at most
 ``TCP_NEAR_AT_ONCE`` on-link ones at a time per source, as one server gets
-them all (its listen queue holds 128).
+them all (its listen queue holds 128). A source whose on-link connections
+are not finished stays in the window: a SYN not answered is sent again after
+1 s, and with its entries deleted the kernel would make them again outside
+the budget (dropped by a firewall, such connections wait out their timeout).
 
 An echo not answered is sent again only if the kernel dropped packets for want
 of room while it was out (the table's ``table_fulls`` count, or a full input
@@ -56,6 +59,7 @@ BUDGET = 640  # neighbour entries the sources in the window may make (the machin
 FLOOD = 2000  # copies of ARP broadcasts that may be on their way at once (two CPUs' input queues)
 SETTLE = 0.02  # an on-link probe not answered after this no longer holds back the next ones
 TCP_NEAR_AT_ONCE = 32  # on-link TCP requests of one source out at once (to the same few servers)
+TCP_SETTLE = 0.25  # one not finished after this (a firewall drops it?) no longer holds back the next ones
 FAR_SLICE = 32  # probes through a gateway that one source sends between two reads
 RECHECK = (0.005, 0.05)  # first and longest wait before asking again whether a source's ARP is over
 LOSSES_EVERY = 0.01  # how often the kernel's loss counts are read while echoes time out
@@ -72,9 +76,15 @@ class _Addresses:
         self.owners: dict[str, list] = collections.defaultdict(list)  # address -> [(ns, ifindex)]
         self.on: dict = {}  # ns -> {ifindex: [address]}
         self.nets: dict = {}  # ns -> [(network, mask)] as integers
+        from netteach import errors
+
         for ns in spaces:
             on, nets = collections.defaultdict(list), []
-            for a in rtnl.fast(ns).addrs():
+            try:
+                addrs = rtnl.fast(ns).addrs()
+            except errors.NoSuchNamespace:
+                continue  # deleted by hand: nothing to clean there
+            for a in addrs:
                 if a["family"] != 4 or a["address"] is None or a["address"].startswith("127."):
                     continue
                 self.owners[a["address"]].append((ns, a["index"]))
@@ -112,6 +122,7 @@ class _Source:
         self.waiting: set = set()  # (ns, seq) of on-link echoes not answered yet
         self.tcp_waiting: set = set()  # on-link TCP jobs not finished
         self.tcp_queue: collections.deque = collections.deque()  # (job, socket) of on-link ones not started
+        self.tcp_slots: dict = {}  # on-link ones started less than TCP_SETTLE ago and not finished: when
         self.stage = 0  # 0: its echoes, 1: the echoes back, 2: TCP
         self.last_send = self.next_check = 0.0
         self.recheck = RECHECK[0]
@@ -158,8 +169,8 @@ class _Sweep:
     def __init__(self, jobs, results, tcp, tcp_results, socks, timeout, tcp_timeout, attempts, flush):
         self.jobs, self.results, self.socks, self.timeout, self.attempts = jobs, results, socks, timeout, attempts
         self.tcp, self.tcp_results, self.tcp_timeout = tcp, tcp_results, tcp_timeout
-        self.flush = set(flush)
         self.addrs = _Addresses(flush)
+        self.flush = set(self.addrs.on)
         base = (os.getpid() * 7919) & 0xFFFF
         self.ident = {ns: (base + k) & 0xFFFF for k, ns in enumerate(socks)}
         self.by_fd = {s.fileno(): ns for ns, s in socks.items()}
@@ -294,6 +305,8 @@ class _Sweep:
                 src.last_send = time.monotonic()
                 # asked at once whether its ARP is over when it has no on-link target, else once they answered
                 src.next_check = src.last_send + (RECHECK[1] if src.waiting else 0)
+            elif src.tcp_queue and src.tcp_slots and min(src.tcp_slots.values()) < now - TCP_SETTLE:
+                self._next_requests(src)
             elif not src.near and not src.far and src.stage < 2 and (not src.waiting or now >= src.next_check):
                 if src.stage == 0 and src.back:
                     src.near.extend(src.back)  # sent from the next rounds on
@@ -348,12 +361,18 @@ class _Sweep:
         self._next_requests(src)
 
     def _next_requests(self, src: _Source):
-        while src.tcp_queue and len(src.tcp_waiting) < TCP_NEAR_AT_ONCE:
-            self._start(src, *src.tcp_queue.popleft())
+        now = time.monotonic()
+        for i, started in list(src.tcp_slots.items()):
+            if started < now - TCP_SETTLE:
+                del src.tcp_slots[i]
+        while src.tcp_queue and len(src.tcp_slots) < TCP_NEAR_AT_ONCE:
+            i, s = src.tcp_queue.popleft()
+            if self._start(src, i, s):
+                src.tcp_slots[i] = now
         src.last_send = time.monotonic()
         src.next_check = src.last_send + (RECHECK[1] if src.tcp_waiting else 0)
 
-    def _start(self, src: _Source, i: int, s: socket.socket):
+    def _start(self, src: _Source, i: int, s: socket.socket) -> bool:
         from netteach.kernel import sockets
 
         _, addr, port, payload = self.tcp[i]
@@ -361,13 +380,14 @@ class _Sweep:
         if err not in (0, errno.EINPROGRESS):
             self.tcp_results[i]["error"] = sockets._err(err)
             s.close()
-            return
+            return False
         c = _Conn(i, s, payload, src)
         self.conns[s.fileno()] = c
         self.poll.register(s.fileno(), select.EPOLLOUT)
         self.tcp_deadlines.append((time.monotonic() + self.tcp_timeout, c))
         if i in src.tcp_near:
             src.tcp_waiting.add(i)
+        return True
 
     def _finish(self, c: _Conn):
         c.done = True
@@ -375,6 +395,7 @@ class _Sweep:
         del self.conns[c.sock.fileno()]
         c.sock.close()
         c.unit.tcp_waiting.discard(c.i)
+        c.unit.tcp_slots.pop(c.i, None)
         if c.unit.tcp_queue:
             self._next_requests(c.unit)
 
@@ -393,7 +414,9 @@ class _Sweep:
                 return 0.0
             if src.near:  # held back: until the oldest ARP broadcast out settles (or a reply comes)
                 until.append(next(iter(self.unresolved.values()))[0] + SETTLE)
-            else:
+            elif src.tcp_queue and src.tcp_slots:
+                until.append(min(src.tcp_slots.values()) + TCP_SETTLE)
+            elif src.stage < 2 or not src.tcp_waiting:  # (else its connections' events or deadlines)
                 until.append(src.next_check)
         return max(0.0, min(until, default=now + 0.05) - now)
 
@@ -481,7 +504,9 @@ class _Sweep:
             if src.near or src.far or src.stage < 2 or src.tcp_queue:
                 continue
             over = now >= src.last_send + max(self.timeout, self.tcp_timeout if src.tcp else 0)
-            if not over and ((src.waiting or src.tcp_waiting) and now < src.next_check):
+            if not over and (src.tcp_waiting or (src.waiting and now < src.next_check)):
+                # an on-link TCP connection not finished sends its SYN again after 1 s: it keeps the
+                # entries (deleted, the kernel would make them again behind the window's back)
                 continue
             if src.cost == 0:  # nothing to clean here
                 done[ns] = []
