@@ -10,6 +10,7 @@ import os
 
 import pytest
 
+from netteach import replay
 from netteach.devtools import nbclean
 
 NOTEBOOKS = nbclean.notebooks([os.path.join(os.path.dirname(__file__), "..", "notebooks")])
@@ -50,3 +51,22 @@ def test_check_mode_lists_and_changes_nothing(tmp_path, capsys):
     assert nbclean.main(["--check", str(tmp_path)]) == 1 and p.read_text() == before
     assert nbclean.main([str(tmp_path)]) == 0 and nbclean.main(["--check", str(tmp_path)]) == 0
     assert "all clean" in capsys.readouterr().out
+
+
+RECORDED = [p for p in NOTEBOOKS if os.path.exists(replay.recording_path(p))]
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=[os.path.basename(p) for p in RECORDED])
+def test_recording_matches_the_notebook(path):
+    """Binder without user namespaces shows these recordings: each code cell must have its own
+    (a changed cell would say "no recording" there), and none may hold an error."""
+    with open(path, encoding="utf-8") as f:
+        code = [replay._key("".join(c["source"])) for c in json.load(f)["cells"] if c["cell_type"] == "code"]
+    with open(replay.recording_path(path), encoding="utf-8") as f:
+        rec = json.load(f)
+    have = {replay._key(c["source"]) for c in rec["cells"]}
+    missing = [k.splitlines()[0][:60] for k in code if k not in have]
+    assert not missing, (f"{len(missing)} code cell(s) of {os.path.basename(path)} have no recording, e.g. "
+                         f"{missing[:3]}: re-record with `python -m netteach.replay record {path}` (as root)")
+    errors = [c["source"][:60] for c in rec["cells"] for o in c["outputs"] if o.get("output_type") == "error"]
+    assert not errors, f"the recording of {os.path.basename(path)} holds errors: {errors[:3]}"
