@@ -508,7 +508,7 @@ class Lab:
             names.ifname(n)
         # read, checked and changed in one call (one round trip when rootless); the kernel layer
         # changes nothing when a check below would refuse
-        (link, br), changed = kernel.enslave(kns, ifname, bridge, owner=self._owner(kns))
+        (link, br), _ = kernel.enslave(kns, ifname, bridge, owner=self._owner(kns))
         self._present(netns, kns, (ifname, bridge), (link, br))
         if br["kind"] != "bridge":
             raise errors.Conflict(f"{bridge!r} in {netns!r} is a {br['kind']}, not a bridge")
@@ -520,9 +520,7 @@ class Lab:
                                   "plug a veth end into the bridge instead")
         if link.get("master") == br["index"]:
             return
-        self._owned_in_root(kns, link, ifname, "enslave")
-        if not changed:  # not expected (enslave's conditions are the checks above): do it here then
-            kernel.link_set(kns, ifname, master=bridge, index=link["index"], master_index=br["index"])
+        self._owned_in_root(kns, link, ifname, "enslave")  # enslave() made the change iff we get here
         self._log(self._ip(kns, f"link set {ifname} master {bridge}"))
 
     @_serialised
@@ -532,19 +530,14 @@ class Lab:
         names.ifname(ifname)
         wanted = ["lo", ifname] if kns is not None and ifname != "lo" else [ifname]
         # read and brought up in one call (one round trip when rootless)
-        links, changed = kernel.links_up_named(kns, wanted, owner=self._owner(kns))
+        links, _ = kernel.links_up_named(kns, wanted, owner=self._owner(kns))
         self._present(netns, kns, wanted[::-1], links[::-1])
         lo, link = links if len(links) == 2 else (None, links[0])
-        todo = []
-        if lo and not lo["admin_up"]:
-            todo.append(("lo", lo["index"]))
         if not link["admin_up"]:
             self._owned_in_root(kns, link, ifname, "bring up")
-            todo.append((ifname, link["index"]))
-        if todo:
-            if not changed:
-                kernel.links_up(kns, [i for _, i in todo])
-            for name, _ in todo:
+        # links_up_named() brought up what was down (the check above is its condition)
+        for name, was in (("lo", lo), (ifname, link)):
+            if was and not was["admin_up"]:
                 self._log(self._ip(kns, f"link set {name} up"))
 
     @_serialised
@@ -683,9 +676,7 @@ class Lab:
                                             owner=self._owner(kns))
         self._present(netns, kns, (ifname,), (link,))
         self._owned_in_root(kns, link, ifname, "add an address to")
-        if added is None:
-            added = kernel.addr_add(kns, ifname, str(iface.ip), iface.network.prefixlen, index=link["index"])
-        if added:
+        if added:  # None (not tried) only for a missing or foreign link: refused above
             self._log(self._ip(kns, f"addr add {iface} dev {ifname}"))
 
     @_serialised

@@ -29,13 +29,12 @@ def _checksum(data: bytes) -> int:
     return ~s & 0xFFFF
 
 
-def echo_request(ident: int, seq: int) -> bytes:
+def echo_request(ident: int, seq: int, payload: bytes = b"netteach-reach!!") -> bytes:
     """An ICMP echo request as ``ping`` sends it (the kernel adds the IP header).
 
     >>> echo_request(1, 2)[:4].hex()
     '080034fc'
     """
-    payload = b"netteach-reach!!"
     head = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
     return struct.pack("!BBHHH", 8, 0, _checksum(head + payload), ident, seq) + payload
 

@@ -38,7 +38,8 @@ import struct
 import time
 
 from netteach import errors
-from netteach.kernel import netns, nftables, procs, worker
+from netteach.kernel import icmp, netns, nftables, procs, worker
+from netteach.kernel.fastnl import attrs
 
 TABLE = "netteach_trace"
 NETLINK_NETFILTER, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, NFNLGRP_NFTRACE = 12, 270, 1, 9
@@ -111,15 +112,6 @@ def _probe_socket(kns, proto: str):
     return s, s.getsockname()[1]
 
 
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    total = (total >> 16) + (total & 0xffff)
-    total += total >> 16
-    return ~total & 0xffff
-
-
 def _send(s, proto: str, dst: str, port: int | None, ident: int) -> str | None:
     """Send the one packet; the kernel's refusal (e.g. no route) as text, or None."""
     try:
@@ -130,24 +122,10 @@ def _send(s, proto: str, dst: str, port: int | None, ident: int) -> str | None:
         elif proto == "udp":
             s.sendto(b"netteach trace\n", (dst, port))
         else:
-            body = b"netteach trace"
-            head = struct.pack("!BBHHH", 8, 0, 0, ident, 1)
-            head = struct.pack("!BBHHH", 8, 0, _checksum(head + body), ident, 1)
-            s.sendto(head + body, (dst, 0))
+            s.sendto(icmp.echo_request(ident, 1, b"netteach trace"), (dst, 0))
     except OSError as exc:
         return exc.strerror or str(exc)
     return None
-
-
-def _attrs(buf: bytes, off: int = 0) -> dict:
-    out = {}
-    while off + 4 <= len(buf):
-        ln, kind = struct.unpack_from("=HH", buf, off)
-        if ln < 4:
-            break
-        out[kind & 0x3fff] = buf[off + 4:off + ln]
-        off += (ln + 3) & ~3
-    return out
 
 
 def _mac(b: bytes) -> str:
@@ -172,7 +150,7 @@ def parse_event(msg: bytes) -> dict | None:
     """One NFT_MSG_TRACE message (without its netlink header) as a plain dict."""
     if len(msg) < 4:
         return None
-    a = _attrs(msg, 4)
+    a = attrs(msg, 4)
 
     def text(k):
         return a[k].rstrip(b"\0").decode(errors="replace") if k in a else None
@@ -185,7 +163,7 @@ def parse_event(msg: bytes) -> dict | None:
           "type": TYPES.get(u32(4), str(u32(4))), "trace_id": u32(6),
           "iif": u32(10), "oif": u32(12)}
     if 5 in a:
-        v = _attrs(a[5])
+        v = attrs(a[5])
         code = struct.unpack("!i", v[1][:4])[0] if 1 in v else None
         ev["verdict"] = VERDICTS.get(code, str(code))
         if 2 in v:
