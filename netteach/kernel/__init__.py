@@ -530,13 +530,6 @@ def iptables_legacy_save(ns) -> str:
 
 # ---- probes ---------------------------------------------------------------------------------
 
-def echo_many(jobs: list, timeout: float = 1.0, attempts: int = 3, flush: list | None = None) -> list[bool]:
-    """For each ``(ns, address)``: does an ICMP echo from ``ns`` get a reply? (:mod:`.icmp`)"""
-    from netteach.kernel import icmp
-
-    return icmp.echo_many([(ns, str(a)) for ns, a in jobs], timeout=timeout, attempts=attempts, flush=flush)
-
-
 def reach_many(echoes: list, tcp: list, timeout: float = 1.0, tcp_timeout: float = 2.0,
                flush: list | None = None) -> tuple[list[bool], list[dict]]:
     """ICMP echoes ``(ns, address)`` and TCP requests ``(ns, address, port, payload)`` in one sweep that

@@ -1,4 +1,4 @@
-"""ICMP echo (ping) from inside many namespaces at once, with bounded resources.
+"""ICMP echo (ping) packets and raw sockets for pinging from many namespaces at once (the sweep: :mod:`.reach`).
 
 ``ping`` as a process per pair costs ~5 ms of CPU and a process slot each: a
 300-container reachability matrix is 90,000 pairs. Here each source
@@ -60,15 +60,3 @@ def open_socket(ns) -> socket.socket:
         except OSError:
             s.setsockopt(socket.SOL_SOCKET, plain, 4 << 20)
     return s
-
-
-def echo_many(jobs: list[tuple], timeout: float = 1.0, attempts: int = 3, flush: list | None = None) -> list[bool]:
-    """For each ``(ns, address)``: does an ICMP echo sent from ``ns`` get a reply within ``timeout``?
-
-    ``flush``: the namespaces whose neighbour entries the sweep may remove to
-    make room (default: the source namespaces); ``attempts``: how often a
-    probe is sent at most, when the kernel dropped packets for want of room.
-    """
-    from netteach.kernel import reach
-
-    return reach.sweep(jobs, [], timeout=timeout, attempts=attempts, flush=flush)[0]
