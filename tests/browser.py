@@ -26,6 +26,8 @@ import tempfile
 import time
 import urllib.request
 
+from tests.unprivileged import USER_PATH  # Debian's PATH for users (no sbin)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -92,7 +94,7 @@ class JupyterLabServer:
                 os.chown(os.path.join(d, f), pw.pw_uid, pw.pw_gid)
         # a login's environment, plus what pip needs to reach PyPI (proxies, index, certificates)
         # (Debian's PATH for users, /etc/login.defs' ENV_PATH, has no sbin folder: nft and tc are not on it)
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games", "HOME": pw.pw_dir, "USER": self.user,
+        env = {"PATH": USER_PATH, "HOME": pw.pw_dir, "USER": self.user,
                "LOGNAME": self.user, "SHELL": "/bin/bash", "LANG": "C.UTF-8"}
         env.update({k: v for k, v in os.environ.items()
                     if k.startswith("PIP_") or k.lower() in ("http_proxy", "https_proxy", "no_proxy")})
